@@ -1,0 +1,302 @@
+//! The job types of the pipeline: one struct per queue, named as a verb phrase.
+//!
+//! Every job carries a [`JobMeta`] with the delivery id and the time the webhook was received,
+//! so each stage can report `copydesk_pipeline_latency_seconds` exactly, and a stable
+//! [`Job::job_id`] derived from its cause, so a replay or a redelivery is recognisable.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// A job kind: one queue, one payload type, a stable id.
+pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    /// The queue name: unique, snake_case, stable on the wire (also the stream key suffix).
+    const QUEUE: &'static str;
+    /// A stable id derived from the job's cause (message id, approval id …), never random.
+    fn job_id(&self) -> String;
+    /// Where the job came from.
+    fn meta(&self) -> &JobMeta;
+}
+
+/// Provenance shared by every job: which webhook delivery caused it and when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMeta {
+    /// `X-Chatwoot-Delivery` of the webhook that started this chain (or a synthetic id for
+    /// jobs started by operators or the scheduler).
+    pub delivery_id: String,
+    /// Unix time in milliseconds when the ingress received the webhook.
+    pub received_at_ms: i64,
+}
+
+/// The customer who wrote a message, as far as the pipeline needs to know them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContactRef {
+    /// Chatwoot contact id.
+    pub id: i64,
+    /// Display name, if Chatwoot has one.
+    pub name: Option<String>,
+    /// The contact's custom attributes (VIP flags live here).
+    #[serde(default)]
+    pub custom_attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A customer message that needs a draft: the payload of `lookup_knowledge`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LookupKnowledge {
+    /// Provenance.
+    pub meta: JobMeta,
+    /// Chatwoot account id.
+    pub account_id: i64,
+    /// Conversation display id (the id in `/conversations/{id}` URLs).
+    pub conversation_id: i64,
+    /// The customer message id.
+    pub message_id: i64,
+    /// Inbox the conversation belongs to.
+    pub inbox_id: Option<i64>,
+    /// The customer's text.
+    pub content: String,
+    /// Who wrote it.
+    pub contact: ContactRef,
+    /// The conversation's custom attributes (VIP flags may also live here).
+    #[serde(default)]
+    pub conversation_attributes: serde_json::Map<String, serde_json::Value>,
+    /// Message creation time in Unix seconds as Chatwoot reported it.
+    pub created_at: i64,
+}
+
+impl Job for LookupKnowledge {
+    const QUEUE: &'static str = "lookup_knowledge";
+    fn job_id(&self) -> String {
+        format!("{}:{}:{}", self.account_id, self.conversation_id, self.message_id)
+    }
+    fn meta(&self) -> &JobMeta {
+        &self.meta
+    }
+}
+
+/// One retrieved knowledge passage with its relevance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Passage {
+    /// Where it came from (a path relative to the knowledge folder, or the retriever's id).
+    pub source: String,
+    /// A human title (the document's heading).
+    pub title: String,
+    /// The passage text.
+    pub text: String,
+    /// Relevance in 0..=1.
+    pub relevance: f32,
+}
+
+/// A customer message plus what the knowledge stage found: the payload of `generate_draft`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerateDraft {
+    /// The message being answered (its meta is the chain's meta).
+    pub message: LookupKnowledge,
+    /// Passages found, best first.
+    pub passages: Vec<Passage>,
+    /// True when knowledge lookup gave up after its retries: the draft is made without it.
+    pub knowledge_degraded: bool,
+}
+
+impl Job for GenerateDraft {
+    const QUEUE: &'static str = "generate_draft";
+    fn job_id(&self) -> String {
+        self.message.job_id()
+    }
+    fn meta(&self) -> &JobMeta {
+        &self.message.meta
+    }
+}
+
+/// Post an approval item's draft as a private note: the payload of `post_note`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostNote {
+    /// Provenance.
+    pub meta: JobMeta,
+    /// Chatwoot account id.
+    pub account_id: i64,
+    /// Conversation display id.
+    pub conversation_id: i64,
+    /// The approval item whose draft is posted.
+    pub approval_id: String,
+}
+
+impl Job for PostNote {
+    const QUEUE: &'static str = "post_note";
+    fn job_id(&self) -> String {
+        self.approval_id.clone()
+    }
+    fn meta(&self) -> &JobMeta {
+        &self.meta
+    }
+}
+
+/// Post an approved (or edited, or operator-written) reply publicly: the payload of `send_reply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReply {
+    /// Provenance.
+    pub meta: JobMeta,
+    /// Chatwoot account id.
+    pub account_id: i64,
+    /// Conversation display id.
+    pub conversation_id: i64,
+    /// The approval item whose final text is sent.
+    pub approval_id: String,
+}
+
+impl Job for SendReply {
+    const QUEUE: &'static str = "send_reply";
+    fn job_id(&self) -> String {
+        self.approval_id.clone()
+    }
+    fn meta(&self) -> &JobMeta {
+        &self.meta
+    }
+}
+
+/// Why a conversation is being (re)assigned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AssignReason {
+    /// Chatwoot reported a new conversation; route it on its first message, if any.
+    NewConversation {
+        /// Text of the first customer message, when the webhook carried one.
+        first_message: Option<String>,
+    },
+    /// A draft was made: route on its priority and the customer's text.
+    Drafted {
+        /// The approval item.
+        approval_id: String,
+        /// Priority the drafter chose (`urgent`, `high`, `normal`, `low`).
+        priority: String,
+        /// The customer's text (intent rules match it).
+        text: String,
+        /// True when the contact or conversation is flagged VIP.
+        vip: bool,
+    },
+    /// An operator escalated an approval item to a team.
+    Escalation {
+        /// The approval item.
+        approval_id: String,
+        /// Team name as in the routing file.
+        team: String,
+        /// The operator's note, posted privately.
+        note: String,
+        /// Who escalated.
+        operator: String,
+    },
+    /// An agent came online: retry the waiting list.
+    AgentOnline,
+}
+
+/// Route a conversation to a team and agent: the payload of `assign_conversation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignConversation {
+    /// Provenance.
+    pub meta: JobMeta,
+    /// Chatwoot account id.
+    pub account_id: i64,
+    /// Conversation display id.
+    pub conversation_id: i64,
+    /// Why.
+    pub reason: AssignReason,
+}
+
+impl Job for AssignConversation {
+    const QUEUE: &'static str = "assign_conversation";
+    fn job_id(&self) -> String {
+        let cause = match &self.reason {
+            AssignReason::NewConversation { .. } => "new".to_owned(),
+            AssignReason::Drafted { approval_id, .. } => format!("draft:{approval_id}"),
+            AssignReason::Escalation { approval_id, .. } => format!("escalation:{approval_id}"),
+            AssignReason::AgentOnline => format!("online:{}", self.meta.delivery_id),
+        };
+        format!("{}:{}:{cause}", self.account_id, self.conversation_id)
+    }
+    fn meta(&self) -> &JobMeta {
+        &self.meta
+    }
+}
+
+/// What happened to a conversation, as the lifecycle tracker needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConversationChange {
+    /// The conversation was created.
+    Created {
+        /// Chatwoot status (`open`, `pending`, `snoozed`, `resolved`).
+        status: String,
+    },
+    /// The conversation's attributes changed (assignment, priority …).
+    Updated {
+        /// Current status.
+        status: String,
+        /// Current assignee, if any.
+        assignee_id: Option<i64>,
+        /// Current priority, if any.
+        priority: Option<String>,
+    },
+    /// The status changed.
+    StatusChanged {
+        /// New status.
+        status: String,
+    },
+    /// A customer wrote.
+    CustomerMessage {
+        /// Message id.
+        message_id: i64,
+    },
+    /// An agent (or Copydesk on an operator's behalf) replied publicly.
+    AgentReply {
+        /// Message id.
+        message_id: i64,
+        /// The agent's user id.
+        sender_id: Option<i64>,
+    },
+    /// The customer answered the CSAT survey.
+    CsatAnswered {
+        /// Rating 1..=5.
+        rating: i64,
+        /// Free text, if any.
+        feedback: Option<String>,
+    },
+    /// Scheduled sweep: close conversations resolved long enough ago.
+    AutoCloseSweep,
+}
+
+/// Record a conversation event: the payload of `track_conversation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackConversation {
+    /// Provenance.
+    pub meta: JobMeta,
+    /// Chatwoot account id.
+    pub account_id: i64,
+    /// Conversation display id.
+    pub conversation_id: i64,
+    /// When it happened (Unix ms), as Chatwoot reported it where it did.
+    pub occurred_at_ms: i64,
+    /// What happened.
+    pub change: ConversationChange,
+}
+
+impl Job for TrackConversation {
+    const QUEUE: &'static str = "track_conversation";
+    fn job_id(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.account_id, self.conversation_id, self.meta.delivery_id
+        )
+    }
+    fn meta(&self) -> &JobMeta {
+        &self.meta
+    }
+}
+
+/// Every queue name, in pipeline order (ops tools and metrics iterate this).
+pub const ALL_QUEUES: [&str; 6] = [
+    LookupKnowledge::QUEUE,
+    GenerateDraft::QUEUE,
+    PostNote::QUEUE,
+    SendReply::QUEUE,
+    AssignConversation::QUEUE,
+    TrackConversation::QUEUE,
+];
