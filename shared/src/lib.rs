@@ -2,8 +2,16 @@
 //!
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
 //! - [`jobs`]: the job types of the pipeline, one per queue.
+//! - [`metrics`]: every Prometheus metric name, declared once, and the exporter.
+//! - [`queue`]: the Redis Streams queue layer (producer, apalis backend, dead letters).
+//! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
+//! - [`telemetry`]: tracing setup.
 
 pub mod config;
 pub mod jobs;
+pub mod metrics;
+pub mod queue;
+pub mod shutdown;
+pub mod telemetry;
 
 pub use jobs::{Job, JobMeta};

@@ -1,0 +1,22 @@
+//! Errors of the queue layer.
+
+/// Why a queue operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// Redis could not be reached or answered with an error.
+    #[error("redis unavailable: {0}")]
+    RedisUnavailable(#[from] redis::RedisError),
+    /// A job could not be encoded or decoded.
+    #[error("job payload is not valid JSON for {queue}: {source}")]
+    Codec {
+        /// The queue.
+        queue: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A dead letter or job id does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+}
