@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, then runs every test.
+# Tests start their own redis-server on free ports; they never touch one they did not start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-redis.sh
+cargo test --workspace --no-fail-fast "$@"
