@@ -1,5 +1,6 @@
 //! Copydesk's shared library: what two or more crates of the fleet use.
 //!
+//! - [`approvals`]: the approval store (drafts waiting for operators).
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
 //! - [`jobs`]: the job types of the pipeline, one per queue.
 //! - [`metrics`]: every Prometheus metric name, declared once, and the exporter.
@@ -7,6 +8,7 @@
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
 //! - [`telemetry`]: tracing setup.
 
+pub mod approvals;
 pub mod config;
 pub mod jobs;
 pub mod metrics;
