@@ -2,18 +2,22 @@
 //!
 //! - [`approvals`]: the approval store (drafts waiting for operators).
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
+//! - [`event`]: the typed Chatwoot webhook model and its routing to jobs.
 //! - [`jobs`]: the job types of the pipeline, one per queue.
 //! - [`metrics`]: every Prometheus metric name, declared once, and the exporter.
 //! - [`queue`]: the Redis Streams queue layer (producer, apalis backend, dead letters).
+//! - [`signature`]: Chatwoot webhook signature verification (HMAC-SHA256, several secrets).
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
 //! - [`telemetry`]: tracing setup.
 
 pub mod approvals;
 pub mod config;
+pub mod event;
 pub mod jobs;
 pub mod metrics;
 pub mod queue;
 pub mod shutdown;
+pub mod signature;
 pub mod telemetry;
 
 pub use jobs::{Job, JobMeta};

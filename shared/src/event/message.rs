@@ -1,0 +1,236 @@
+//! The body of `message_created` and `message_updated` webhooks (Chatwoot `Message#webhook_data`).
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::conversation::Conversation;
+use super::timestamp::Timestamp;
+
+/// A JSON object of free-form attributes (custom attributes, content attributes).
+pub type Attributes = serde_json::Map<String, serde_json::Value>;
+
+/// Who a message is from or to, as Chatwoot's `message_type` says.
+///
+/// Chatwoot sends it as a string at the top level of a message webhook (`"incoming"`) and as
+/// the enum's integer inside `conversation.messages` (`0`); both parse to the same variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// From the customer (`0`).
+    Incoming,
+    /// From an agent, a bot or Copydesk (`1`); private notes are outgoing too.
+    Outgoing,
+    /// A system line such as "Conversation was resolved" (`2`).
+    Activity,
+    /// A template, e.g. the CSAT survey (`3`).
+    Template,
+}
+
+impl MessageType {
+    /// Chatwoot's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incoming => "incoming",
+            Self::Outgoing => "outgoing",
+            Self::Activity => "activity",
+            Self::Template => "template",
+        }
+    }
+
+    fn from_code(code: u64) -> Option<Self> {
+        Some(match code {
+            0 => Self::Incoming,
+            1 => Self::Outgoing,
+            2 => Self::Activity,
+            3 => Self::Template,
+            _ => return None,
+        })
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "incoming" => Self::Incoming,
+            "outgoing" => Self::Outgoing,
+            "activity" => Self::Activity,
+            "template" => Self::Template,
+            _ => return None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(MessageTypeVisitor)
+    }
+}
+
+struct MessageTypeVisitor;
+
+impl Visitor<'_> for MessageTypeVisitor {
+    type Value = MessageType;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"incoming\", \"outgoing\", \"activity\", \"template\" or 0..=3")
+    }
+
+    fn visit_u64<E: de::Error>(self, code: u64) -> Result<MessageType, E> {
+        MessageType::from_code(code)
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(code), &self))
+    }
+
+    fn visit_i64<E: de::Error>(self, code: i64) -> Result<MessageType, E> {
+        u64::try_from(code)
+            .ok()
+            .and_then(MessageType::from_code)
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Signed(code), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<MessageType, E> {
+        MessageType::from_name(name)
+            .ok_or_else(|| E::invalid_value(de::Unexpected::Str(name), &self))
+    }
+}
+
+/// What kind of party a [`Sender`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SenderKind {
+    /// A customer. `Contact#webhook_data` carries no `type` key; push data says `"contact"`.
+    Contact,
+    /// An agent (`"user"`).
+    User,
+    /// An agent bot (`"agent_bot"`).
+    AgentBot,
+    /// Any other `type` Chatwoot may add (e.g. Captain assistants).
+    Other,
+}
+
+/// The author of a message, or a conversation's contact or assignee.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Sender {
+    /// Contact, user or bot id (their id spaces differ; see [`Sender::kind`]).
+    pub id: i64,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Email, when Chatwoot has one.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// `"user"`, `"agent_bot"`, `"contact"` or absent (a contact).
+    #[serde(default, rename = "type")]
+    pub sender_type: Option<String>,
+    /// Contact custom attributes (VIP flags live here); empty for agents.
+    #[serde(default)]
+    pub custom_attributes: Attributes,
+}
+
+impl Sender {
+    /// Classifies the sender by its `type` key; no key means a contact.
+    pub fn kind(&self) -> SenderKind {
+        match self.sender_type.as_deref() {
+            None | Some("contact") => SenderKind::Contact,
+            Some("user") => SenderKind::User,
+            Some("agent_bot") => SenderKind::AgentBot,
+            Some(_) => SenderKind::Other,
+        }
+    }
+}
+
+/// `{ "id": …, "name": … }` references (account, inbox).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Reference {
+    /// The id.
+    pub id: i64,
+    /// The name, when sent.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A message webhook body: `message_created` or `message_updated`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Message {
+    /// Message id (unique across accounts).
+    pub id: i64,
+    /// The account.
+    pub account: Reference,
+    /// The conversation, with its display id.
+    pub conversation: Conversation,
+    /// The inbox, when sent.
+    #[serde(default)]
+    pub inbox: Option<Reference>,
+    /// Text; `null` for attachment-only messages.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// `text`, `input_csat`, `input_select`, …
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Structured extras (CSAT answers sit in `submitted_values`).
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub content_attributes: Attributes,
+    /// Direction.
+    pub message_type: MessageType,
+    /// True for private notes (Copydesk's own drafts echo back as these).
+    #[serde(default)]
+    pub private: bool,
+    /// When Chatwoot created it.
+    pub created_at: Timestamp,
+    /// The author; `null` for system and template messages.
+    #[serde(default)]
+    pub sender: Option<Sender>,
+    /// The channel's id for the message, if any.
+    #[serde(default)]
+    pub source_id: Option<String>,
+}
+
+/// A customer's answer to the CSAT survey.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CsatResponse {
+    /// Rating, 1..=5.
+    pub rating: i64,
+    /// Free text.
+    #[serde(default)]
+    pub feedback_message: Option<String>,
+}
+
+impl Message {
+    /// The CSAT answer carried by an `input_csat` message, if the customer submitted one.
+    pub fn csat_response(&self) -> Option<CsatResponse> {
+        if self.content_type.as_deref() != Some("input_csat") {
+            return None;
+        }
+        let response = self
+            .content_attributes
+            .get("submitted_values")?
+            .get("csat_survey_response")?;
+        serde_json::from_value(response.clone()).ok()
+    }
+}
+
+/// Treats `null` like a missing object.
+pub(crate) fn null_as_empty<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Attributes, D::Error> {
+    Ok(Option::<Attributes>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_type_parses_names_and_codes_alike() {
+        let named: MessageType = serde_json::from_str("\"template\"").expect("a name");
+        let coded: MessageType = serde_json::from_str("3").expect("a code");
+        assert_eq!(named, coded);
+        assert!(serde_json::from_str::<MessageType>("7").is_err());
+        assert!(serde_json::from_str::<MessageType>("\"sideways\"").is_err());
+    }
+
+    #[test]
+    fn a_sender_without_type_is_a_contact() {
+        let sender: Sender = serde_json::from_str(r#"{"id":42,"name":"Jane"}"#).expect("a sender");
+        assert_eq!(sender.kind(), SenderKind::Contact);
+        let agent: Sender = serde_json::from_str(r#"{"id":7,"type":"user"}"#).expect("a sender");
+        assert_eq!(agent.kind(), SenderKind::User);
+    }
+}
