@@ -1,6 +1,7 @@
 //! Copydesk's shared library: what two or more crates of the fleet use.
 //!
 //! - [`approvals`]: the approval store (drafts waiting for operators).
+//! - [`chatwoot`]: the Chatwoot REST client (classified errors, config section).
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
 //! - [`event`]: the typed Chatwoot webhook model and its routing to jobs.
 //! - [`jobs`]: the job types of the pipeline, one per queue.
@@ -11,6 +12,7 @@
 //! - [`telemetry`]: tracing setup.
 
 pub mod approvals;
+pub mod chatwoot;
 pub mod config;
 pub mod event;
 pub mod jobs;

@@ -1,0 +1,20 @@
+//! The Chatwoot Application API client, checked against Chatwoot v4.16.2's OpenAPI spec.
+//!
+//! - [`client`] holds [`ChatwootClient`], one method per call.
+//! - [`config`] holds [`ChatwootConfig`], the `CHATWOOT_*` variables.
+//! - [`error`] holds [`ChatwootError`], classified retryable / permanent / ambiguous.
+//! - [`types`] holds the request and response bodies.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod types;
+
+pub use client::ChatwootClient;
+pub use config::ChatwootConfig;
+pub use error::ChatwootError;
+pub use types::{
+    Agent, AssignOutcome, Assignment, AvailabilityStatus, Conversation, ConversationPriority,
+    ConversationStatus, Message, MessageList, MessagePage, MessageType, NewMessage, StatusChange,
+    Team,
+};
