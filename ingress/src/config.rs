@@ -1,0 +1,132 @@
+//! The ingress's configuration, read once from the environment in `main`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use copydesk::config::{parsed_or, required, secs_or, ConfigError, EnvSource, RedisConfig};
+use copydesk::signature::{parse_secrets, DEFAULT_TOLERANCE};
+use secrecy::SecretString;
+
+/// Default `COPYDESK_LISTEN`.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+/// Default `COPYDESK_MAX_BODY_BYTES`: 1 MiB, far above any real Chatwoot webhook (~5 KiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default `COPYDESK_SHUTDOWN_TIMEOUT_SECS`: well inside Kubernetes' 30 s grace period.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the ingress needs to run.
+#[derive(Debug, Clone)]
+pub struct IngressConfig {
+    /// `REDIS_URL`, `COPYDESK_KEY_PREFIX`.
+    pub redis: RedisConfig,
+    /// `COPYDESK_LISTEN`: the webhook listener (also serves `/livez`, `/readyz`, `/metrics`).
+    pub listen: SocketAddr,
+    /// `COPYDESK_METRICS_LISTEN`: an extra listener serving only `/metrics`, if set.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `COPYDESK_WEBHOOK_SECRETS`: comma-separated; a signature valid for any of them passes.
+    pub webhook_secrets: Vec<SecretString>,
+    /// `COPYDESK_MAX_BODY_BYTES`: larger bodies get 413 without being buffered.
+    pub max_body_bytes: usize,
+    /// `COPYDESK_SIGNATURE_TOLERANCE_SECS`: how far the signed timestamp may be off.
+    pub signature_tolerance: Duration,
+    /// `COPYDESK_SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+impl IngressConfig {
+    /// Reads the variables above; the error names the variable and what is wrong with it.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let redis = RedisConfig::from_env(env)?;
+        let secrets_text = required(
+            env,
+            "COPYDESK_WEBHOOK_SECRETS",
+            "set it to the secret(s) of your Chatwoot webhooks, comma-separated",
+        )?;
+        let webhook_secrets = parse_secrets(&secrets_text);
+        if webhook_secrets.is_empty() {
+            return Err(ConfigError::Invalid {
+                var: "COPYDESK_WEBHOOK_SECRETS",
+                value: "<only separators>".into(),
+                reason: "no secret in the comma-separated list".into(),
+            });
+        }
+        let default_listen: SocketAddr = DEFAULT_LISTEN
+            .parse()
+            .expect("DEFAULT_LISTEN is a socket address");
+        let metrics_listen = match env.get("COPYDESK_METRICS_LISTEN") {
+            None => None,
+            Some(_) => Some(parsed_or(env, "COPYDESK_METRICS_LISTEN", default_listen)?),
+        };
+        let max_body_bytes = parsed_or(env, "COPYDESK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?;
+        if max_body_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                var: "COPYDESK_MAX_BODY_BYTES",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            redis,
+            listen: parsed_or(env, "COPYDESK_LISTEN", default_listen)?,
+            metrics_listen,
+            webhook_secrets,
+            max_body_bytes,
+            signature_tolerance: secs_or(
+                env,
+                "COPYDESK_SIGNATURE_TOLERANCE_SECS",
+                DEFAULT_TOLERANCE,
+            )?,
+            shutdown_timeout: secs_or(
+                env,
+                "COPYDESK_SHUTDOWN_TIMEOUT_SECS",
+                DEFAULT_SHUTDOWN_TIMEOUT,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_apply_when_only_required_variables_are_set() {
+        let config = IngressConfig::from_env(&env(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("COPYDESK_WEBHOOK_SECRETS", "a,b"),
+        ]))
+        .expect("valid config");
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.webhook_secrets.len(), 2);
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.signature_tolerance, Duration::from_secs(300));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+        assert!(config.metrics_listen.is_none());
+    }
+
+    #[test]
+    fn missing_secrets_name_the_variable() {
+        let err = IngressConfig::from_env(&env(&[("REDIS_URL", "redis://127.0.0.1:1")]))
+            .expect_err("no secrets");
+        assert!(
+            err.to_string().contains("COPYDESK_WEBHOOK_SECRETS"),
+            "{err}"
+        );
+        let err = IngressConfig::from_env(&env(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("COPYDESK_WEBHOOK_SECRETS", "s"),
+            ("COPYDESK_LISTEN", "everywhere"),
+        ]))
+        .expect_err("bad listen");
+        assert!(err.to_string().contains("COPYDESK_LISTEN"), "{err}");
+    }
+}

@@ -1,0 +1,124 @@
+//! [`IngressError`] and the one place that maps it to a status code and a JSON body.
+
+use bytes::Bytes;
+use copydesk::event::EventError;
+use copydesk::queue::QueueError;
+use copydesk::signature::SignatureError;
+use http::{header, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::response::json;
+
+/// Everything that stops a request from being served as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    /// No route for the path.
+    #[error("no such path")]
+    NotFound,
+    /// The path exists, the method does not.
+    #[error("method not allowed; use {allowed}")]
+    MethodNotAllowed {
+        /// The methods the path accepts (the `Allow` header).
+        allowed: &'static str,
+    },
+    /// The body is over the limit (by `Content-Length`, or counted while streaming).
+    #[error("body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The body could not be read (client went away, bad chunking).
+    #[error("could not read the request body: {0}")]
+    BodyUnreadable(String),
+    /// The body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
+    /// Missing, malformed, stale or wrong signature. The reason is logged, never answered.
+    #[error("signature rejected: {0}")]
+    Unauthorized(#[from] SignatureError),
+    /// `X-Chatwoot-Delivery` is missing or not a plausible id.
+    #[error("missing or invalid X-Chatwoot-Delivery header")]
+    BadDeliveryId,
+    /// The body is not a webhook we can read; the message says where.
+    #[error(transparent)]
+    Malformed(#[from] EventError),
+    /// Redis did not take the job: answering 2xx would lose the event.
+    #[error("queue unavailable: {0}")]
+    RedisUnavailable(#[source] QueueError),
+    /// Redis did not answer within the enqueue timeout.
+    #[error("queue did not answer in time")]
+    RedisTimeout,
+    /// A bug: e.g. a job that does not encode.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The body of every 401: the same bytes whatever the reason.
+const UNAUTHORIZED_MESSAGE: &str = "missing, malformed, stale or invalid webhook signature";
+
+impl IngressError {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyUnreadable(_) | Self::BadDeliveryId | Self::Malformed(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::RedisUnavailable(_) | Self::RedisTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `outcome` label of `copydesk_webhooks_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "unauthorized",
+            Self::PayloadTooLarge { .. } => "too_large",
+            Self::RedisUnavailable(_) | Self::RedisTimeout => "unavailable",
+            Self::Internal(_) => "error",
+            _ => "malformed",
+        }
+    }
+
+    /// A short machine-readable code for the JSON body.
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::BodyUnreadable(_) | Self::BodyTimeout => "body_unreadable",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::BadDeliveryId => "bad_delivery_id",
+            Self::Malformed(_) => "malformed",
+            Self::RedisUnavailable(_) | Self::RedisTimeout => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The response: status, JSON `{"error", "message"}`, and `Allow` for 405.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        let message = match &self {
+            Self::Unauthorized(_) => UNAUTHORIZED_MESSAGE.to_owned(),
+            // Redis errors may carry addresses; the details go to the log, not the client.
+            Self::RedisUnavailable(_) | Self::RedisTimeout => {
+                "queue unavailable, try again later".to_owned()
+            }
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        let mut response = json(
+            self.status(),
+            &serde_json::json!({ "error": self.code(), "message": message }),
+        );
+        if let Self::MethodNotAllowed { allowed } = self {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
+        }
+        response
+    }
+}

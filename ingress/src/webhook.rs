@@ -1,0 +1,183 @@
+//! `POST /webhooks/chatwoot`: bounded read, signature check, parse, route, enqueue, answer.
+//!
+//! Cheap checks only: no Chatwoot calls, one Redis round trip. A 2xx is returned only once
+//! the jobs are in Redis; when Redis cannot take them the answer is 503.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use copydesk::event::{route, IgnoreReason, Route, WebhookEvent};
+use copydesk::queue::EnqueueOutcome;
+use copydesk::signature::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use http::{header, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+
+use crate::error::IngressError;
+use crate::response::json;
+use crate::startup::AppState;
+
+/// How long a client may take to send the body once headers are in.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one enqueue may take: inside Chatwoot's 5 s webhook timeout, so a stalled Redis
+/// gets a 503 that Chatwoot sees rather than a timeout.
+pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest accepted `X-Chatwoot-Delivery` (Chatwoot sends a 36-character UUID).
+pub const MAX_DELIVERY_ID_LEN: usize = 128;
+
+/// What happened to an accepted webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// Jobs were written: 202.
+    Queued {
+        /// How many.
+        jobs: usize,
+    },
+    /// Seen before (same delivery or same event): 200, nothing written.
+    Duplicate,
+    /// Nothing to do: 200.
+    Ignored(IgnoreReason),
+}
+
+impl Accepted {
+    /// The `outcome` label of `copydesk_webhooks_total`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Queued { .. } => "queued",
+            Self::Duplicate => "duplicate",
+            Self::Ignored(_) => "ignored",
+        }
+    }
+
+    /// 202 or 200 with a JSON body.
+    pub fn into_response(self, event: &'static str) -> Response<Full<Bytes>> {
+        match self {
+            Self::Queued { jobs } => json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({ "status": "queued", "event": event, "jobs": jobs }),
+            ),
+            Self::Duplicate => json(
+                StatusCode::OK,
+                &serde_json::json!({ "status": "duplicate", "event": event }),
+            ),
+            Self::Ignored(reason) => json(
+                StatusCode::OK,
+                &serde_json::json!({ "status": "ignored", "event": event, "reason": reason.as_str() }),
+            ),
+        }
+    }
+}
+
+/// Handles one webhook; returns the event label (a known name or `unknown`) with the result.
+pub(crate) async fn receive(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> (&'static str, Result<Accepted, IngressError>) {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(error) => return ("unknown", Err(error)),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+    let signed = state.verifier.verify(
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        &body,
+        i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+    );
+    if let Err(error) = signed {
+        return ("unknown", Err(error.into()));
+    }
+    let event = match WebhookEvent::parse(&body) {
+        Ok(event) => event,
+        Err(error) => return ("unknown", Err(error.into())),
+    };
+    let label = event.label();
+    let Some(delivery_id) = parts
+        .headers
+        .get(DELIVERY_HEADER)
+        .and_then(|v| valid_delivery_id(v.as_bytes()))
+    else {
+        return (label, Err(IngressError::BadDeliveryId));
+    };
+    let received_at_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+    (
+        label,
+        enqueue(state, &event, delivery_id, received_at_ms).await,
+    )
+}
+
+async fn enqueue(
+    state: &AppState,
+    event: &WebhookEvent,
+    delivery_id: &str,
+    received_at_ms: i64,
+) -> Result<Accepted, IngressError> {
+    let (dedupe_keys, jobs) = match route(event, delivery_id, received_at_ms) {
+        Ok(Route::Enqueue { dedupe_keys, jobs }) => (dedupe_keys, jobs),
+        Ok(Route::Ignore(reason)) => return Ok(Accepted::Ignored(reason)),
+        Err(error) => return Err(IngressError::Internal(error.to_string())),
+    };
+    let outcome = tokio::time::timeout(
+        ENQUEUE_TIMEOUT,
+        state.queue.enqueue_batch(&dedupe_keys, &jobs),
+    )
+    .await
+    .map_err(|_| IngressError::RedisTimeout)?
+    .map_err(IngressError::RedisUnavailable)?;
+    Ok(match outcome {
+        EnqueueOutcome::Queued => Accepted::Queued { jobs: jobs.len() },
+        EnqueueOutcome::Duplicate => Accepted::Duplicate,
+    })
+}
+
+/// Reads at most `limit` bytes: a declared `Content-Length` over the limit is refused before
+/// reading anything, and chunked bodies are counted as they stream, so a huge upload is never
+/// buffered.
+async fn read_body(
+    body: Incoming,
+    headers: &http::HeaderMap,
+    limit: usize,
+) -> Result<Bytes, IngressError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(IngressError::PayloadTooLarge { limit });
+    }
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| IngressError::BodyTimeout)?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => {
+            Err(IngressError::PayloadTooLarge { limit })
+        }
+        Err(error) => Err(IngressError::BodyUnreadable(error.to_string())),
+    }
+}
+
+/// A delivery id becomes part of a Redis key: accept only short, visible ASCII.
+fn valid_delivery_id(raw: &[u8]) -> Option<&str> {
+    let ok = !raw.is_empty()
+        && raw.len() <= MAX_DELIVERY_ID_LEN
+        && raw.iter().all(|b| b.is_ascii_graphic());
+    ok.then(|| std::str::from_utf8(raw).ok()).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ids_are_bounded_visible_ascii() {
+        assert_eq!(valid_delivery_id(b"3f1c2a9e-6b7d"), Some("3f1c2a9e-6b7d"));
+        assert_eq!(valid_delivery_id(b""), None);
+        assert_eq!(valid_delivery_id(b"a b"), None);
+        assert_eq!(valid_delivery_id(&[b'a'; MAX_DELIVERY_ID_LEN + 1]), None);
+    }
+}
