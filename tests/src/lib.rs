@@ -1,7 +1,11 @@
 //! Copydesk's test kit, shared by the end-to-end tests, the load generator and the demo.
 //!
 //! - [`redis_server`]: a private `redis-server` on a free port.
+//! - [`webhook`]: Chatwoot-style signed webhooks and payload builders from the fixtures.
+//! - [`ingress_app`]: `spawn_ingress`, the real ingress on a free port for tests.
 
+pub mod ingress_app;
 pub mod redis_server;
+pub mod webhook;
 
 pub use redis_server::RedisServer;
