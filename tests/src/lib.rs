@@ -1,10 +1,12 @@
 //! Copydesk's test kit, shared by the end-to-end tests, the load generator and the demo.
 //!
+//! - [`fake_chatwoot`]: an in-memory Chatwoot over HTTP with fault injection.
 //! - [`redis_server`]: a private `redis-server` on a free port.
 //! - [`webhook`]: Chatwoot-style signed webhooks and payload builders from the fixtures.
 //! - [`ingress_app`]: `spawn_ingress`, the real ingress on a free port for tests.
 
 pub mod ingress_app;
+pub mod fake_chatwoot;
 pub mod redis_server;
 pub mod webhook;
 

@@ -1,0 +1,259 @@
+//! The HTTP side of the fake: a hyper 1 server on `127.0.0.1:0` that routes, injects faults,
+//! checks the token and the account, runs the [`super::store::Store`], and records every
+//! request.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::faults::{Fault, Faults};
+use super::routes::{match_route, Endpoint};
+use super::store::{Answer, Store};
+
+/// The header Chatwoot reads the token from.
+const TOKEN_HEADER: &str = "api_access_token";
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without query.
+    pub path: String,
+    /// The query string, if any.
+    pub query: Option<String>,
+    /// The route it matched, if any.
+    pub endpoint: Option<Endpoint>,
+    /// The `api_access_token` header.
+    pub api_access_token: Option<String>,
+    /// The `content-type` header.
+    pub content_type: Option<String>,
+    /// The body, when it was JSON.
+    pub body: Option<Value>,
+    /// The status answered; `None` when the connection was dropped without an answer.
+    pub status: Option<u16>,
+}
+
+/// State shared by the handle and the connections.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) token: String,
+    pub(crate) store: Mutex<Store>,
+    pub(crate) faults: Mutex<Faults>,
+    pub(crate) requests: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The service's error: hyper closes the connection without writing a response.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fault injected: connection dropped after applying the request")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// What to send back.
+enum Outcome {
+    Answer(Answer),
+    /// Rack::Attack's throttle answer: plain text, no `Retry-After`.
+    RateLimited,
+    Drop,
+}
+
+/// Accepts connections until `shutdown` is cancelled.
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+        };
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(shared.clone(), req));
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                _ = connection => {}
+            }
+        });
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, DropConnection> {
+    let (parts, body) = req.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut record = RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        endpoint: None,
+        api_access_token: header(TOKEN_HEADER),
+        content_type: header("content-type"),
+        body: serde_json::from_slice(&bytes).ok(),
+        status: None,
+    };
+    let outcome = process(&shared, &parts.method, &mut record, &bytes).await;
+    let response = match outcome {
+        Outcome::Answer(answer) => {
+            record.status = Some(answer.status);
+            Ok(json_response(answer))
+        }
+        Outcome::RateLimited => {
+            record.status = Some(429);
+            Ok(text_response(429, "Retry later\n"))
+        }
+        Outcome::Drop => Err(DropConnection),
+    };
+    shared.requests().push(record);
+    response
+}
+
+async fn process(
+    shared: &Shared,
+    method: &http::Method,
+    record: &mut RecordedRequest,
+    bytes: &[u8],
+) -> Outcome {
+    let Some(route) = match_route(method, &record.path) else {
+        return Outcome::Answer(Answer::json(
+            404,
+            json!({"status": 404, "error": "Not Found"}),
+        ));
+    };
+    record.endpoint = Some(route.endpoint);
+    let latency = shared.faults().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let fault = shared.faults().pick(route.endpoint);
+    match fault {
+        Some(Fault::Status(429)) => return Outcome::RateLimited,
+        Some(Fault::Status(500)) => return Outcome::Answer(Answer::internal_error()),
+        Some(Fault::Status(status)) => {
+            return Outcome::Answer(Answer::json(
+                status,
+                json!({"status": status, "error": "fault injected"}),
+            ))
+        }
+        _ => {}
+    }
+    match &record.api_access_token {
+        None => {
+            return Outcome::Answer(Answer::json(
+                401,
+                json!({"errors": ["You need to sign in or sign up before continuing."]}),
+            ))
+        }
+        Some(token) if *token != shared.token => {
+            return Outcome::Answer(Answer::json(401, json!({"error": "Invalid Access Token"})))
+        }
+        Some(_) => {}
+    }
+    let account_id = shared.store().account_id;
+    if route.account_id != Some(account_id) {
+        return Outcome::Answer(Answer::not_found());
+    }
+    let Ok(params) = params(record, bytes) else {
+        return Outcome::Answer(Answer::json(
+            400,
+            json!({"status": 400, "error": "Bad Request"}),
+        ));
+    };
+    let answer = shared.store().handle(route, &params);
+    match fault {
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            Outcome::Answer(answer)
+        }
+        Some(Fault::DropAfterApply) => Outcome::Drop,
+        _ => Outcome::Answer(answer),
+    }
+}
+
+/// Rails' `params`: the query merged with a JSON body (the body wins). A JSON content type
+/// with a malformed body is a 400; other content types are not parsed here.
+fn params(record: &RecordedRequest, bytes: &[u8]) -> Result<Map<String, Value>, ()> {
+    let mut params = Map::new();
+    if let Some(query) = &record.query {
+        let url = reqwest::Url::parse(&format!("http://fake/?{query}")).map_err(|_| ())?;
+        for (k, v) in url.query_pairs() {
+            params.insert(k.into_owned(), Value::String(v.into_owned()));
+        }
+    }
+    let is_json = record
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.contains("json"));
+    if is_json && !bytes.iter().all(u8::is_ascii_whitespace) {
+        match serde_json::from_slice::<Value>(bytes).map_err(|_| ())? {
+            Value::Object(body) => params.extend(body),
+            other => {
+                params.insert("_json".into(), other);
+            }
+        }
+    }
+    Ok(params)
+}
+
+fn json_response(answer: Answer) -> Response<Full<Bytes>> {
+    let builder = Response::builder().status(answer.status);
+    let response = match answer.body {
+        Some(body) => builder
+            .header("content-type", "application/json; charset=utf-8")
+            .body(Full::new(Bytes::from(body.to_string()))),
+        None => builder.body(Full::new(Bytes::new())),
+    };
+    response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn text_response(status: u16, text: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(text.as_bytes())))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
