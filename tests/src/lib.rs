@@ -5,8 +5,8 @@
 //! - [`webhook`]: Chatwoot-style signed webhooks and payload builders from the fixtures.
 //! - [`ingress_app`]: `spawn_ingress`, the real ingress on a free port for tests.
 
-pub mod ingress_app;
 pub mod fake_chatwoot;
+pub mod ingress_app;
 pub mod redis_server;
 pub mod webhook;
 
