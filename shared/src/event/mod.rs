@@ -4,7 +4,7 @@
 //! - [`timestamp`]: [`Timestamp`], which accepts ISO strings and integer or float Unix seconds.
 //! - [`message`]: message events ([`Message`], [`MessageType`], [`Sender`]).
 //! - [`conversation`]: conversation events and the conversation inside message events.
-//! - [`route`]: [`route`] turns an event into jobs and dedupe keys, or a reason to ignore it.
+//! - [`route`](mod@route): [`route()`] turns an event into jobs and dedupe keys, or a reason to ignore it.
 //!
 //! Parsing is lenient where Chatwoot varies (unknown fields are ignored, `null`s accepted,
 //! unknown `event` names become [`WebhookEvent::Unknown`]) and strict where Copydesk needs a
