@@ -1,0 +1,119 @@
+//! What the drafter produces: the draft and its classification.
+
+use serde::{Deserialize, Serialize};
+
+pub use super::sentiment::Sentiment;
+
+/// What the operator is advised to do with the draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Confident and safe: approve as is.
+    Send,
+    /// Plausible: read and edit before sending.
+    Review,
+    /// Not backed by knowledge or out of scope: hand to a specialist.
+    Escalate,
+}
+
+impl Action {
+    /// `send`, `review` or `escalate` (the metric label and wire value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Send => "send",
+            Self::Review => "review",
+            Self::Escalate => "escalate",
+        }
+    }
+}
+
+/// How soon a person should look at the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Safety words: someone may be in danger.
+    Urgent,
+    /// A VIP customer.
+    High,
+    /// Everything else.
+    Normal,
+    /// A plain information question answered with high confidence.
+    Low,
+}
+
+impl Priority {
+    /// `urgent`, `high`, `normal` or `low` (Chatwoot's priority values, and the wire value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Urgent => "urgent",
+            Self::High => "high",
+            Self::Normal => "normal",
+            Self::Low => "low",
+        }
+    }
+}
+
+/// Why a draft is weaker than usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Degradation {
+    /// The knowledge lookup failed; the draft was made without knowledge.
+    KnowledgeUnavailable,
+    /// No knowledge passage was available for the question.
+    NoKnowledge,
+    /// The drafter (LLM) failed; this is the placeholder.
+    DrafterUnavailable,
+}
+
+/// Which backend wrote the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrafterKind {
+    /// Sentences picked from the passages (offline, the default).
+    Extractive,
+    /// An OpenAI-compatible chat model.
+    Llm,
+    /// Nothing could be drafted: the operator writes the reply.
+    Placeholder,
+}
+
+/// A knowledge passage the draft relies on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// Where it came from (`faq.md#what-does-an-6-mean`).
+    pub source: String,
+    /// Its title.
+    pub title: String,
+    /// Its retrieval relevance in `0..=1`.
+    pub relevance: f32,
+}
+
+/// A reply draft for an operator, with the drafter's advice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// The proposed reply.
+    pub text: String,
+    /// 0–100: how well knowledge backs the reply (see `confidence` module).
+    pub confidence: u8,
+    /// Passages the reply relies on, best first.
+    pub sources: Vec<Source>,
+    /// Advised handling.
+    pub action: Action,
+    /// How soon to handle it.
+    pub priority: Priority,
+    /// How the customer sounds.
+    pub sentiment: Sentiment,
+    /// True when the customer's words suggest a safety issue.
+    pub safety: bool,
+    /// The safety words found (empty when `safety` is false).
+    pub safety_matches: Vec<String>,
+    /// True when the contact or conversation is flagged VIP.
+    pub vip: bool,
+    /// True when the knowledge says the question is out of the shop's scope (it refers the
+    /// customer to a professional or declines to advise).
+    pub out_of_scope: bool,
+    /// Why the draft is weaker than usual, if it is.
+    pub degraded: Vec<Degradation>,
+    /// Which backend wrote it.
+    pub backend: DrafterKind,
+}

@@ -1,0 +1,185 @@
+//! The extractive drafter: an offline reply made of the knowledge's own sentences.
+//!
+//! 1. Rank passages by `relevance · (0.5 + 0.5 · coverage) + 0.25 · heading coverage`, where
+//!    coverage is the share of the question's terms a passage contains, so the FAQ-style
+//!    passage whose heading matches the question wins among similar hits.
+//! 2. From the best passage, quote up to [`MAX_ANSWER_UNITS`] sentences or list items that
+//!    share the most terms with the question (in their original order); add the best unit of
+//!    a runner-up passage when it covers question terms the quote does not.
+//! 3. With safety words, the reply opens with the safety steps from the passages
+//!    (see [`super::safety_steps`]).
+//! 4. The reply cites its passages by title and source.
+
+use copydesk::jobs::Passage;
+
+use super::request::DraftRequest;
+use super::safety_steps::safety_block;
+use super::units::{units, Unit};
+use crate::knowledge::analysis::content_terms;
+
+/// Most sentences quoted from the best passage.
+pub(crate) const MAX_ANSWER_UNITS: usize = 3;
+
+/// A runner-up passage is quoted only if it ranks at least this fraction of the best.
+const RUNNER_UP_RATIO: f32 = 0.6;
+
+/// What a backend wrote, before classification.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Composition {
+    /// The reply.
+    pub(crate) text: String,
+    /// Indexes of the passages the reply relies on (the safety passage first, if any).
+    pub(crate) used: Vec<usize>,
+    /// The text that answers the question (not the safety steps), checked for referrals.
+    pub(crate) answer: String,
+}
+
+/// The offline drafter (default backend).
+#[derive(Debug, Clone, Default)]
+pub struct ExtractiveDrafter;
+
+struct Ranked {
+    index: usize,
+    score: f32,
+}
+
+fn overlap(terms: &[String], text: &str) -> usize {
+    let found = content_terms(text);
+    terms.iter().filter(|t| found.contains(t)).count()
+}
+
+impl ExtractiveDrafter {
+    /// The extractive drafter.
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// Writes the reply for `request`; `safety` says whether to open with safety steps.
+    pub(crate) fn compose(&self, request: &DraftRequest, safety: bool) -> Composition {
+        let terms = content_terms(&request.message);
+        let mut used = Vec::new();
+        let mut sections = Vec::new();
+        let mut skip_units: Vec<String> = Vec::new();
+
+        if safety {
+            let block = safety_block(&request.passages);
+            if let Some(index) = block.passage {
+                used.push(index);
+            }
+            skip_units.extend(block.steps.iter().cloned());
+            sections.push(block.render());
+            sections.push("Thanks for letting us know.".to_owned());
+        } else {
+            sections.push("Hello,\n\nThanks for your message.".to_owned());
+        }
+
+        let ranked = rank(&terms, &request.passages);
+        let mut answer_units: Vec<String> = Vec::new();
+        if let Some(best) = ranked.first() {
+            let passage = &request.passages[best.index];
+            let chosen = pick_units(&terms, passage, &skip_units, MAX_ANSWER_UNITS);
+            if !chosen.is_empty() {
+                if !used.contains(&best.index) {
+                    used.push(best.index);
+                }
+                answer_units.extend(chosen.iter().map(|u| u.text.clone()));
+            }
+            let quoted = answer_units.join(" ");
+            let missing: Vec<String> = terms
+                .iter()
+                .filter(|t| !content_terms(&quoted).contains(t))
+                .cloned()
+                .collect();
+            let runner_up = ranked
+                .iter()
+                .skip(1)
+                .filter(|r| r.score >= best.score * RUNNER_UP_RATIO)
+                .find(|r| overlap(&missing, &request.passages[r.index].text) > 0);
+            if let (Some(runner_up), false) = (runner_up, missing.is_empty()) {
+                let passage = &request.passages[runner_up.index];
+                if let Some(unit) = pick_units(&missing, passage, &skip_units, 1)
+                    .into_iter()
+                    .next()
+                {
+                    if !used.contains(&runner_up.index) {
+                        used.push(runner_up.index);
+                    }
+                    answer_units.push(unit.text);
+                }
+            }
+        }
+
+        let answer = answer_units.join(" ");
+        if answer.is_empty() {
+            sections.push(
+                "We are looking into your question, and a member of our team will get back to \
+                 you shortly."
+                    .to_owned(),
+            );
+        } else {
+            sections.push(answer.clone());
+            sections.push(
+                "If anything is unclear, just reply to this message and we will be glad to help."
+                    .to_owned(),
+            );
+        }
+        if !used.is_empty() {
+            let cited: Vec<String> = used
+                .iter()
+                .map(|&i| {
+                    let p = &request.passages[i];
+                    format!("{} ({})", p.title, p.source)
+                })
+                .collect();
+            sections.push(format!("Source: {}", cited.join("; ")));
+        }
+        Composition {
+            text: sections.join("\n\n"),
+            used,
+            answer,
+        }
+    }
+}
+
+/// Passages that share at least one term with the question, best first.
+fn rank(terms: &[String], passages: &[Passage]) -> Vec<Ranked> {
+    if terms.is_empty() {
+        return Vec::new();
+    }
+    let mut ranked: Vec<Ranked> = passages
+        .iter()
+        .enumerate()
+        .filter_map(|(index, p)| {
+            let body = overlap(terms, &format!("{}\n{}", p.title, p.text));
+            if body == 0 {
+                return None;
+            }
+            let heading = overlap(terms, &p.title);
+            let n = terms.len() as f32;
+            let score = p.relevance * (0.5 + 0.5 * body as f32 / n) + 0.25 * heading as f32 / n;
+            Some(Ranked { index, score })
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+    ranked
+}
+
+/// Up to `max` units of `passage` sharing the most terms with `terms` (at least one), in
+/// passage order, skipping `skip`.
+fn pick_units(terms: &[String], passage: &Passage, skip: &[String], max: usize) -> Vec<Unit> {
+    // A unit ending in ':' introduces a list and reads as a fragment on its own.
+    let all: Vec<Unit> = units(&passage.text)
+        .into_iter()
+        .filter(|u| !skip.contains(&u.text) && !u.text.ends_with(':'))
+        .collect();
+    let mut scored: Vec<(usize, usize)> = all
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (i, overlap(terms, &u.text)))
+        .filter(|(_, score)| *score > 0)
+        .collect();
+    scored.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut keep: Vec<usize> = scored.into_iter().take(max).map(|(i, _)| i).collect();
+    keep.sort_unstable();
+    keep.into_iter().map(|i| all[i].clone()).collect()
+}
