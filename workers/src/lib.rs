@@ -2,6 +2,8 @@
 //!
 //! - [`drafting`]: reply drafts with confidence, sources, action and priority.
 //! - [`knowledge`]: knowledge lookup (embedded tantivy index or an HTTP retriever).
+//! - [`routing`]: routing table and the assignment decision tree (team, agent, priority).
 
 pub mod drafting;
 pub mod knowledge;
+pub mod routing;
