@@ -1,14 +1,16 @@
 //! Confidence: how well the knowledge a draft relies on backs it, 0–100.
 //!
 //! ```text
-//! confidence = 100 · MAX_CONFIDENCE · sqrt(retrieval · coverage) · penalties
+//! confidence = 100 · MAX_CONFIDENCE · sqrt(retrieval) · coverage · penalties
 //! ```
 //!
 //! - `retrieval`: the best relevance (0..=1) among the passages the draft uses;
 //! - `coverage`: the share of the question's content terms (see
 //!   [`crate::knowledge::analysis::content_terms`]) found in those passages (title and text);
-//! - the geometric mean makes both necessary: a strong passage that answers only part of the
-//!   question, or a passage that mentions every word but ranks low, both score low;
+//! - the product makes both necessary: a strong passage that answers only part of the
+//!   question, or a passage that mentions every word but ranks low, both score low; coverage
+//!   weighs more (square root on retrieval) because a reply that leaves part of the question
+//!   unanswered needs a person more than one drawn from a slightly weaker match;
 //! - penalties: × [`DEGRADED_FACTOR`] when the knowledge lookup failed, × [`REFERRAL_FACTOR`]
 //!   when the knowledge used says the question is out of scope (refers the customer to a
 //!   professional or declines to advise), so such drafts fall below the escalate threshold;
@@ -71,7 +73,7 @@ impl ConfidenceInputs {
 
     /// The confidence, 0–100.
     pub fn score(&self) -> u8 {
-        let mut value = (self.retrieval * self.coverage).sqrt() * MAX_CONFIDENCE;
+        let mut value = self.retrieval.sqrt() * self.coverage * MAX_CONFIDENCE;
         if self.degraded {
             value *= DEGRADED_FACTOR;
         }

@@ -54,15 +54,16 @@ impl ExtractiveDrafter {
         Self
     }
 
-    /// Writes the reply for `request`; `safety` says whether to open with safety steps.
-    pub(crate) fn compose(&self, request: &DraftRequest, safety: bool) -> Composition {
+    /// Writes the reply for `request`; with safety words found (`safety`, non-empty), it
+    /// opens with safety steps.
+    pub(crate) fn compose(&self, request: &DraftRequest, safety: &[String]) -> Composition {
         let terms = content_terms(&request.message);
         let mut used = Vec::new();
         let mut sections = Vec::new();
         let mut skip_units: Vec<String> = Vec::new();
 
-        if safety {
-            let block = safety_block(&request.passages);
+        if !safety.is_empty() {
+            let block = safety_block(&request.passages, safety);
             if let Some(index) = block.passage {
                 used.push(index);
             }

@@ -80,7 +80,7 @@ impl LlmDrafter {
     }
 
     /// The prompt's user message: numbered passages, recent conversation, the question.
-    pub fn user_prompt(request: &DraftRequest, safety: bool) -> String {
+    pub fn user_prompt(request: &DraftRequest, safety: &[String]) -> String {
         let mut prompt = String::from("Knowledge passages:\n");
         if request.passages.is_empty() {
             prompt.push_str("(none available)\n");
@@ -107,8 +107,11 @@ impl LlmDrafter {
             }
             prompt.push('\n');
         }
-        if safety {
-            prompt.push_str("Note: the customer's message mentions a possible safety issue.\n\n");
+        if !safety.is_empty() {
+            prompt.push_str(&format!(
+                "Note: possible safety issue (the customer wrote: {}).\n\n",
+                safety.join(", ")
+            ));
         }
         prompt.push_str(&format!("Customer message:\n{}\n", request.message.trim()));
         prompt
@@ -118,7 +121,7 @@ impl LlmDrafter {
     pub(crate) async fn compose(
         &self,
         request: &DraftRequest,
-        safety: bool,
+        safety: &[String],
     ) -> Result<Composition, DraftError> {
         let body = ChatRequest {
             model: &self.config.model,
@@ -173,8 +176,8 @@ impl LlmDrafter {
             used = (0..request.passages.len()).collect();
         }
         let answer = content.clone();
-        let text = if safety && !opens_with_safety(&content) {
-            let block = safety_block(&request.passages);
+        let text = if !safety.is_empty() && !opens_with_safety(&content) {
+            let block = safety_block(&request.passages, safety);
             if let Some(index) = block.passage {
                 if !used.contains(&index) {
                     used.insert(0, index);

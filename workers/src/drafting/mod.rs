@@ -103,7 +103,7 @@ impl Drafter {
     /// spent, use [`Drafter::placeholder`]).
     pub async fn draft(&self, request: &DraftRequest) -> Result<Draft, DraftError> {
         let signals = self.signals(request);
-        let safety = !signals.safety_matches.is_empty();
+        let safety = &signals.safety_matches;
         let composition = match &self.backend {
             DrafterBackend::Extractive(drafter) => drafter.compose(request, safety),
             DrafterBackend::Llm(drafter) => drafter.compose(request, safety).await?,

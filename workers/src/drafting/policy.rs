@@ -193,9 +193,11 @@ impl DraftPolicy {
         let safety = list(env, "COPYDESK_SAFETY_WORDS")?;
         let vip = list(env, "COPYDESK_VIP_ATTRIBUTES")?;
         let referral = list(env, "COPYDESK_REFERRAL_PHRASES")?;
-        let mut policy = Self::default();
-        policy.send_threshold = send;
-        policy.escalate_threshold = escalate;
+        let mut policy = Self {
+            send_threshold: send,
+            escalate_threshold: escalate,
+            ..Self::default()
+        };
         if let Some(safety) = safety {
             policy.safety_words = phrases(safety.iter().map(String::as_str));
         }
