@@ -1,6 +1,7 @@
 //! The routing table: teams, intents, safety words, VIP rules and SLA targets, read from the
-//! TOML file named by `COPYDESK_ROUTING_FILE` (or the built-in default, which is
-//! `deploy/routing.example.toml`).
+//! file named by `COPYDESK_ROUTING_FILE` (TOML, or YAML when the name ends in `.yaml`/`.yml`;
+//! the same fields either way), or the built-in default, which is
+//! `deploy/routing.example.toml`.
 //!
 //! The file is parsed into plain serde structs ([`RoutingFile`]) and then validated into a
 //! [`RoutingTable`] whose names are resolved and whose patterns are compiled, so the decision
@@ -40,13 +41,14 @@ pub enum RoutingError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not TOML of the expected shape (toml names the key and line).
-    #[error("routing file {origin}: {source}")]
+    /// The file is not TOML (or YAML) of the expected shape; the parser's message names the
+    /// key and the line.
+    #[error("routing file {origin}: {message}")]
     Malformed {
         /// The file's path.
         origin: String,
         /// The parser's message.
-        source: Box<toml::de::Error>,
+        message: String,
     },
     /// The file parsed but a field holds an unusable value.
     #[error("routing file {origin}: field `{field}`: {problem}")]
@@ -338,14 +340,23 @@ impl RoutingTable {
         }
     }
 
-    /// Reads and validates a TOML routing file.
+    /// Reads and validates a routing file: YAML when its name ends in `.yaml` or `.yml`,
+    /// TOML otherwise.
     pub fn load(path: &Path) -> Result<Self, RoutingError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| RoutingError::Unreadable {
             origin: origin.clone(),
             source,
         })?;
-        Self::from_toml_str(&text, &origin)
+        let yaml = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        if yaml {
+            Self::from_yaml_str(&text, &origin)
+        } else {
+            Self::from_toml_str(&text, &origin)
+        }
     }
 
     /// The built-in table (`deploy/routing.example.toml`).
@@ -357,8 +368,18 @@ impl RoutingTable {
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, RoutingError> {
         let file: RoutingFile = toml::from_str(text).map_err(|e| RoutingError::Malformed {
             origin: origin.to_owned(),
-            source: Box::new(e),
+            message: e.to_string(),
         })?;
+        Self::from_file(file, origin)
+    }
+
+    /// Parses and validates YAML text with the same fields as the TOML file.
+    pub fn from_yaml_str(text: &str, origin: &str) -> Result<Self, RoutingError> {
+        let file: RoutingFile =
+            serde_norway::from_str(text).map_err(|e| RoutingError::Malformed {
+                origin: origin.to_owned(),
+                message: e.to_string(),
+            })?;
         Self::from_file(file, origin)
     }
 

@@ -438,3 +438,56 @@ fn routing_file_comes_from_the_environment_or_the_built_in_default() {
     assert!(message.contains("nope.toml"), "{message}");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+const YAML_TABLE: &str = r#"
+default_team: Front
+senior_team: Front
+safety_team: Front
+teams:
+  - name: Front
+    id: 1
+    agents: [1]
+  - name: Orders
+    id: 2
+    agents: [2]
+intents:
+  - name: order_status
+    team: Orders
+    keywords: [tracking]
+sla:
+  first_response_minutes: {urgent: 1, high: 2, normal: 3, low: 4}
+  resolution_minutes: {urgent: 10, high: 20, normal: 30, low: 40}
+"#;
+
+#[test]
+fn yaml_routing_files_use_the_same_fields() {
+    let dir = std::env::temp_dir().join(format!("copydesk-routing-yaml-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("routing.yaml");
+    std::fs::write(&path, YAML_TABLE).expect("write");
+    let table = RoutingTable::load(&path).expect("valid YAML table");
+    let decision = decide(
+        &table,
+        &input("tracking please"),
+        &[agent(2, Availability::Online, 0)],
+        &mut RoundRobin::new(),
+    );
+    assert_eq!(decision.team().name, "Orders");
+    assert_eq!(decision.agent_id(), Some(2));
+    assert_eq!(table.sla().first_response(Priority::Low).as_secs(), 240);
+
+    std::fs::write(&path, YAML_TABLE.replace("team: Orders", "team: Shipping")).expect("write");
+    let message = RoutingTable::load(&path)
+        .expect_err("unknown team")
+        .to_string();
+    assert!(
+        message.contains("routing.yaml") && message.contains("intents[0].team"),
+        "{message}"
+    );
+    std::fs::write(&path, YAML_TABLE.replace("safety_team", "safety_tem")).expect("write");
+    let message = RoutingTable::load(&path)
+        .expect_err("unknown key")
+        .to_string();
+    assert!(message.contains("safety_tem"), "{message}");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
