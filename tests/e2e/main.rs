@@ -2,3 +2,4 @@
 
 mod chatwoot;
 mod ingress;
+mod queue_layer;

@@ -19,4 +19,7 @@ pub enum QueueError {
     /// A dead letter or job id does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The apalis worker stopped with an error.
+    #[error("worker stopped: {0}")]
+    Worker(String),
 }

@@ -3,17 +3,41 @@
 //! - [`keys`]: every Redis key name of the layer.
 //! - [`client`]: the producer side — connect, enqueue with dedupe in one Lua call, ping.
 //! - [`error`]: [`QueueError`].
+//! - [`settings`]: [`QueueSettings`], the consumer's tunables (`COPYDESK_*` variables).
+//! - [`job_error`]: [`JobError`] (what handlers return) and [`JobAttempt`] (what they may read).
+//! - [`backend`]: [`StreamsBackend`], the apalis backend; [`ack_layer`]: its settling layer.
+//! - [`dead_letters`]: the bounded dead-letter store, [`DeadLetters`].
+//! - [`depth`]: [`QueueDepth`] and the depth gauges.
+//! - [`runner`]: [`run_worker`] and [`run_until_empty`].
 //!
 //! See ARCHITECTURE.md, "Queue layer", for the design: one stream per queue, consumer group
 //! `workers`, ack = `XACK`+`XDEL`, delayed retries in a sorted set, `XAUTOCLAIM` for orphans.
 
+pub mod ack_layer;
+pub mod backend;
+mod claim;
 pub mod client;
+mod consumer;
+pub mod dead_letters;
+pub mod depth;
+mod entry;
 pub mod error;
+pub mod job_error;
 pub mod keys;
+mod maintenance;
+pub mod runner;
+pub mod settings;
+mod settle;
 
+pub use backend::StreamsBackend;
 pub use client::{NewJob, QueueClient};
+pub use dead_letters::{DeadLetter, DeadLetterFilter, DeadLetters};
+pub use depth::QueueDepth;
 pub use error::QueueError;
+pub use job_error::{JobAttempt, JobError};
 pub use keys::Keys;
+pub use runner::{run_until_empty, run_worker, DrainOutcome};
+pub use settings::QueueSettings;
 
 /// What an enqueue did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,122 @@
+//! The backend's tower layer: runs each task in a `job` span, times it, and after the handler
+//! (and every user layer: timeout, catch-panic …) returns, acks it, schedules a retry or
+//! dead-letters it; the task keeps its slot until that write is done.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use apalis_core::error::BoxDynError;
+use apalis_core::task::Task;
+use futures::future::BoxFuture;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use super::consumer::ConsumerState;
+use super::entry::EntryMeta;
+use super::job_error::{classify, Verdict};
+use super::settle::{settle, Settlement};
+use crate::metrics::JOB_DURATION_SECONDS;
+
+/// Settles tasks of a [`super::StreamsBackend`]; returned by its `middleware()`.
+#[derive(Clone, Debug)]
+pub struct AckLayer {
+    state: Arc<ConsumerState>,
+}
+
+impl AckLayer {
+    pub(crate) fn new(state: Arc<ConsumerState>) -> Self {
+        Self { state }
+    }
+}
+
+impl<S> Layer<S> for AckLayer {
+    type Service = AckService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AckService {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// The service made by [`AckLayer`].
+#[derive(Clone, Debug)]
+pub struct AckService<S> {
+    inner: S,
+    state: Arc<ConsumerState>,
+}
+
+impl<S, J> Service<Task<J>> for AckService<S>
+where
+    S: Service<Task<J>>,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxDynError>,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxDynError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxDynError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, task: Task<J>) -> Self::Future {
+        let meta = task.data().get_checked::<EntryMeta>().ok().cloned();
+        let state = self.state.clone();
+        let fut = self.inner.call(task);
+        Box::pin(async move {
+            let Some(meta) = meta else {
+                return fut.await.map_err(Into::into);
+            };
+            let attempt = meta.runs + 1;
+            let span =
+                tracing::info_span!("job", job.id = %meta.job_id, job.queue = state.queue, attempt);
+            let started = Instant::now();
+            let result: Result<S::Response, BoxDynError> =
+                fut.instrument(span.clone()).await.map_err(Into::into);
+            metrics::histogram!(JOB_DURATION_SECONDS, "queue" => state.queue)
+                .record(started.elapsed().as_secs_f64());
+            let settlement = match &result {
+                Ok(_) => Settlement::Ack,
+                Err(e) => {
+                    let error = error_chain(e.as_ref());
+                    match classify(e.as_ref()) {
+                        Verdict::Permanent => Settlement::Bury {
+                            error,
+                            permanent: true,
+                        },
+                        Verdict::Retry(_) if attempt >= state.max_attempts => Settlement::Bury {
+                            error,
+                            permanent: false,
+                        },
+                        Verdict::Retry(delay) => Settlement::Retry {
+                            delay: delay.unwrap_or_else(|| state.settings.retry_delay(attempt)),
+                            error,
+                        },
+                    }
+                }
+            };
+            settle(&state, &meta, settlement).instrument(span).await;
+            state.release(&meta.entry_id);
+            result
+        })
+    }
+}
+
+/// `error: cause: cause …`.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,154 @@
+//! Settling a finished attempt in Redis: ack (`XACK`+`XDEL`), retry later (`XACK`+`XDEL`+
+//! `ZADD delayed`) or dead-letter; each only if this consumer still had the entry pending.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use redis::Script;
+
+use super::consumer::ConsumerState;
+use super::dead_letters::{bury, DeadLetter};
+use super::entry::{now_ms, DelayedMember, EntryMeta};
+use crate::metrics::JOBS_TOTAL;
+
+/// Tries of one settle write before the entry is left pending (it is then reclaimed).
+const WRITE_TRIES: u32 = 4;
+/// First pause between tries (doubled each time).
+const WRITE_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// What to do with a finished attempt.
+#[derive(Debug, Clone)]
+pub(crate) enum Settlement {
+    /// Done: ack.
+    Ack,
+    /// Failed: run again after `delay`.
+    Retry { delay: Duration, error: String },
+    /// Failed for good.
+    Bury { error: String, permanent: bool },
+}
+
+/// Writes `settlement` for `meta`, retrying transient Redis errors a few times; counts the
+/// outcome in `copydesk_jobs_total`.
+pub(crate) async fn settle(state: &ConsumerState, meta: &EntryMeta, settlement: Settlement) {
+    let outcome = match &settlement {
+        Settlement::Ack => "done",
+        Settlement::Retry { .. } => "retried",
+        Settlement::Bury { .. } => "dead",
+    };
+    let mut pause = WRITE_RETRY_PAUSE;
+    for attempt in 1..=WRITE_TRIES {
+        match write(state, meta, &settlement).await {
+            Ok(true) => {
+                metrics::counter!(JOBS_TOTAL, "queue" => state.queue, "outcome" => outcome)
+                    .increment(1);
+                match &settlement {
+                    Settlement::Ack => tracing::debug!("job done"),
+                    Settlement::Retry { delay, error } => {
+                        tracing::warn!(delay_ms = delay.as_millis() as u64, error = %error, "job failed, retry scheduled")
+                    }
+                    Settlement::Bury { error, permanent } => {
+                        tracing::error!(permanent, error = %error, "job failed for good, dead-lettered")
+                    }
+                }
+                return;
+            }
+            Ok(false) => {
+                tracing::warn!(
+                    outcome,
+                    "entry no longer pending for us (reclaimed by another worker?); not settled"
+                );
+                return;
+            }
+            Err(e) if attempt < WRITE_TRIES => {
+                tracing::warn!(error = %e, attempt, "settling the job failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "settling the job failed; entry left pending for reclaim");
+            }
+        }
+    }
+}
+
+async fn write(
+    state: &ConsumerState,
+    meta: &EntryMeta,
+    settlement: &Settlement,
+) -> Result<bool, redis::RedisError> {
+    static ACK: OnceLock<Script> = OnceLock::new();
+    static RETRY: OnceLock<Script> = OnceLock::new();
+    let mut conn = state.conn.clone();
+    match settlement {
+        Settlement::Ack => {
+            let acked: i64 = ACK
+                .get_or_init(|| Script::new(include_str!("lua/ack.lua")))
+                .key(&state.stream)
+                .arg(state.group())
+                .arg(&meta.entry_id)
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(acked == 1)
+        }
+        Settlement::Retry { delay, .. } => {
+            let now = now_ms();
+            let first = if meta.first_failed_at_ms > 0 {
+                meta.first_failed_at_ms
+            } else {
+                now
+            };
+            let member = DelayedMember {
+                e: &meta.entry_id,
+                id: &meta.job_id,
+                a: (meta.runs + 1).to_string(),
+                p: &meta.payload,
+                f: first.to_string(),
+                r: meta.redrives.to_string(),
+            };
+            let member = serde_json::to_string(&member).unwrap_or_default();
+            let due = now + delay.as_millis() as i64;
+            let scheduled: i64 = RETRY
+                .get_or_init(|| Script::new(include_str!("lua/retry.lua")))
+                .key(&state.stream)
+                .key(&state.delayed)
+                .arg(state.group())
+                .arg(&meta.entry_id)
+                .arg(due)
+                .arg(member)
+                .invoke_async(&mut conn)
+                .await?;
+            Ok(scheduled == 1)
+        }
+        Settlement::Bury { error, permanent } => {
+            let letter = dead_letter(state, meta, error, *permanent, meta.runs + 1);
+            bury(state, &meta.entry_id, &letter).await
+        }
+    }
+}
+
+/// The dead-letter record for `meta` after `attempts` runs.
+pub(crate) fn dead_letter(
+    state: &ConsumerState,
+    meta: &EntryMeta,
+    error: &str,
+    permanent: bool,
+    attempts: u32,
+) -> DeadLetter {
+    let now = now_ms();
+    DeadLetter {
+        id: ulid::Ulid::new().to_string(),
+        queue: state.queue.to_owned(),
+        job_id: meta.job_id.clone(),
+        payload: meta.payload.to_string(),
+        error: error.to_owned(),
+        attempts,
+        permanent,
+        first_failed_at_ms: if meta.first_failed_at_ms > 0 {
+            meta.first_failed_at_ms
+        } else {
+            now
+        },
+        last_failed_at_ms: now,
+        redrives: meta.redrives,
+    }
+}
