@@ -384,11 +384,11 @@ async fn jobs_held_by_a_sigkilled_consumer_are_reclaimed_after_the_visibility_ti
     assert_eq!(outcome, DrainOutcome::Drained);
 
     let by_victim: Vec<String> = conn.lrange(&processed_key, 0, -1).expect("lrange");
-    let runs = runs.lock().expect("lock");
+    let runs = runs.lock().expect("lock").clone();
     let mut all: HashSet<&str> = by_victim.iter().map(String::as_str).collect();
     all.extend(runs.keys().map(String::as_str));
     assert_eq!(all.len(), total, "0 lost");
-    let starts = starts.lock().expect("lock");
+    let starts = starts.lock().expect("lock").clone();
     let delays: Vec<Duration> = held_jobs
         .iter()
         .map(|id| {
@@ -406,6 +406,157 @@ async fn jobs_held_by_a_sigkilled_consumer_are_reclaimed_after_the_visibility_ti
         delays.iter().max().expect("some"),
     );
     assert_eq!(h.leftovers(), (0, 0, 0));
+
+    // The janitor removes the dead consumer (idle, nothing pending) from the group.
+    assert!(h.consumers().contains(&"victim".to_owned()));
+    let shutdown = CancellationToken::new();
+    let janitor = QueueSettings {
+        consumer_idle_limit: Duration::from_millis(100),
+        ..settings()
+    };
+    let noop = |_job: PostNote, _attempt: JobAttempt| async { Ok::<(), JobError>(()) };
+    let worker = tokio::spawn(run_worker::<PostNote, _, _>(
+        h.client.clone(),
+        janitor,
+        noop,
+        shutdown.clone(),
+    ));
+    let until = Instant::now() + Duration::from_secs(5);
+    while h.consumers().contains(&"victim".to_owned()) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    worker.await.expect("joins").expect("clean stop");
+    assert!(
+        !h.consumers().contains(&"victim".to_owned()),
+        "the killed consumer was removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_that_keeps_crashing_its_workers_is_dead_lettered_by_delivery_count() {
+    let h = Harness::start("crashloop").await;
+    h.client.enqueue(&job("crashy")).await.expect("enqueued");
+    let mut conn = h.conn();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(h.stream())
+        .arg("workers")
+        .arg("0")
+        .query(&mut conn)
+        .expect("group");
+    let read: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("workers")
+        .arg("crasher")
+        .arg("COUNT")
+        .arg(1)
+        .arg("STREAMS")
+        .arg(h.stream())
+        .arg(">")
+        .query(&mut conn)
+        .expect("claimed by the crasher");
+    let entry = read.keys[0].ids[0].id.clone();
+    // As if five workers had crashed while running it: delivered 5 times, idle for a minute.
+    let _: redis::Value = redis::cmd("XCLAIM")
+        .arg(h.stream())
+        .arg("workers")
+        .arg("crasher")
+        .arg(0)
+        .arg(&entry)
+        .arg("IDLE")
+        .arg(60_000)
+        .arg("RETRYCOUNT")
+        .arg(5)
+        .query(&mut conn)
+        .expect("xclaim");
+    let runs: Runs = Arc::default();
+    let seen = runs.clone();
+    let handler = move |job: PostNote, attempt: JobAttempt| {
+        let seen = seen.clone();
+        async move {
+            record(&seen, &job, attempt);
+            Ok::<(), JobError>(())
+        }
+    };
+    let drained = run_until_empty::<PostNote, _, _>(
+        h.client.clone(),
+        settings(),
+        handler,
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("worker runs");
+    assert_eq!(drained, DrainOutcome::Drained);
+    assert!(
+        runs.lock().expect("lock").is_empty(),
+        "not run a sixth time"
+    );
+    let letters = DeadLetters::new(&h.client)
+        .list(&DeadLetterFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(letters.len(), 1);
+    assert!(
+        letters[0].error.contains("delivered 6 times"),
+        "{}",
+        letters[0].error
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dead_letter_store_is_bounded_by_count() {
+    let h = Harness::start("bounded").await;
+    for i in 0..5 {
+        h.client
+            .enqueue(&job(&format!("doomed-{i}")))
+            .await
+            .expect("enqueued");
+    }
+    let handler = |_job: PostNote, _attempt: JobAttempt| async {
+        Err::<(), _>(JobError::permanent(anyhow::anyhow!("no")))
+    };
+    let settings = QueueSettings {
+        dead_letter_max: 3,
+        max_in_flight: 1,
+        ..settings()
+    };
+    let drained = run_until_empty::<PostNote, _, _>(
+        h.client.clone(),
+        settings,
+        handler,
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("worker runs");
+    assert_eq!(drained, DrainOutcome::Drained);
+    let dead = DeadLetters::new(&h.client);
+    assert_eq!(dead.count().await.expect("count"), 3);
+    assert_eq!(
+        h.client.depth(QUEUE).await.expect("depth").dead,
+        3,
+        "per-queue count follows trimming"
+    );
+    let kept: HashSet<String> = dead
+        .list(&DeadLetterFilter::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|l| l.job_id)
+        .collect();
+    let newest: HashSet<String> = (2..5).map(|i| format!("doomed-{i}")).collect();
+    assert_eq!(kept, newest, "the oldest were trimmed");
+    let one = dead
+        .list(&DeadLetterFilter {
+            limit: Some(1),
+            ..DeadLetterFilter::default()
+        })
+        .await
+        .expect("list");
+    dead.purge(&one[0].id).await.expect("purge");
+    assert_eq!(dead.count().await.expect("count"), 2);
+    assert_eq!(dead.retry_all(Some(QUEUE)).await.expect("retry all"), 2);
+    assert_eq!(h.client.depth(QUEUE).await.expect("depth").pending, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,7 +581,7 @@ async fn a_retryable_error_is_retried_with_backoff_then_dead_lettered() {
     .await
     .expect("worker runs");
     assert_eq!(outcome, DrainOutcome::Drained);
-    let times = times.lock().expect("lock");
+    let times = times.lock().expect("lock").clone();
     let attempts: Vec<(u32, u32, bool)> = times
         .iter()
         .map(|(a, _)| (a.attempt, a.max_attempts, a.is_last()))
@@ -540,7 +691,7 @@ async fn a_permanent_error_is_dead_lettered_after_one_attempt_and_a_redrive_reru
     .await
     .expect("worker runs");
     assert_eq!(drained, DrainOutcome::Drained);
-    let runs = runs.lock().expect("lock");
+    let runs = runs.lock().expect("lock").clone();
     assert_eq!(runs["bad-request"].len(), 2, "the redrive re-ran it");
     assert_eq!(
         runs["bad-request"][1].attempt, 1,
@@ -584,7 +735,7 @@ async fn a_panic_is_a_failed_attempt_and_the_worker_keeps_running() {
     .await
     .expect("worker survives the panic");
     assert_eq!(drained, DrainOutcome::Drained);
-    let runs = runs.lock().expect("lock");
+    let runs = runs.lock().expect("lock").clone();
     assert_eq!(runs.len(), 21, "every job ran");
     assert_eq!(
         runs["panics-once"]

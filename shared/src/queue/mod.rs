@@ -2,7 +2,7 @@
 //!
 //! - [`keys`]: every Redis key name of the layer.
 //! - [`client`]: the producer side — connect, enqueue with dedupe in one Lua call, ping.
-//! - [`error`]: [`QueueError`].
+//! - [`error`]: the error type, [`QueueError`].
 //! - [`settings`]: [`QueueSettings`], the consumer's tunables (`COPYDESK_*` variables).
 //! - [`job_error`]: [`JobError`] (what handlers return) and [`JobAttempt`] (what they may read).
 //! - [`backend`]: [`StreamsBackend`], the apalis backend; [`ack_layer`]: its settling layer.

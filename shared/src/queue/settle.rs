@@ -126,6 +126,18 @@ async fn write(
     }
 }
 
+/// A ULID, monotonic within the process, so dead letters of the same millisecond keep their
+/// order in the index (ties in the ZSET are broken by member).
+fn next_dead_letter_id() -> String {
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    generator
+        .get_or_insert_with(ulid::Generator::new)
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
+}
+
 /// The dead-letter record for `meta` after `attempts` runs.
 pub(crate) fn dead_letter(
     state: &ConsumerState,
@@ -136,7 +148,7 @@ pub(crate) fn dead_letter(
 ) -> DeadLetter {
     let now = now_ms();
     DeadLetter {
-        id: ulid::Ulid::new().to_string(),
+        id: next_dead_letter_id(),
         queue: state.queue.to_owned(),
         job_id: meta.job_id.clone(),
         payload: meta.payload.to_string(),
