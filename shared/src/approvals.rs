@@ -67,7 +67,9 @@ impl std::str::FromStr for Priority {
             "high" => Ok(Self::High),
             "normal" | "medium" => Ok(Self::Normal),
             "low" => Ok(Self::Low),
-            other => Err(format!("unknown priority {other:?} (urgent, high, normal, low)")),
+            other => Err(format!(
+                "unknown priority {other:?} (urgent, high, normal, low)"
+            )),
         }
     }
 }
@@ -424,7 +426,9 @@ pub struct ApprovalStore {
 
 impl std::fmt::Debug for ApprovalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApprovalStore").field("prefix", &self.keys.prefix()).finish_non_exhaustive()
+        f.debug_struct("ApprovalStore")
+            .field("prefix", &self.keys.prefix())
+            .finish_non_exhaustive()
     }
 }
 
@@ -456,13 +460,18 @@ impl ApprovalStore {
     }
 
     fn conversation_key(&self, account_id: i64, conversation_id: i64) -> String {
-        self.keys.other(&format!("conversation:{account_id}:{conversation_id}:draft"))
+        self.keys.other(&format!(
+            "conversation:{account_id}:{conversation_id}:draft"
+        ))
     }
 
     /// Stores a new draft as pending (idempotent on its id) and supersedes the conversation's
     /// older pending draft.
     pub async fn create(&self, doc: &DraftDoc) -> Result<CreateOutcome, ApprovalError> {
-        let json = serde_json::to_string(doc).map_err(|source| ApprovalError::Corrupt { id: doc.id.clone(), source })?;
+        let json = serde_json::to_string(doc).map_err(|source| ApprovalError::Corrupt {
+            id: doc.id.clone(),
+            source,
+        })?;
         let score = doc.priority.rank() * 10_000_000_000_000 + doc.created_at_ms.max(0) as u64;
         let mut conn = self.conn.clone();
         let outcome: String = Script::new(CREATE_LUA)
@@ -488,7 +497,12 @@ impl ApprovalStore {
 
     /// Marks the conversation's pending draft superseded if it answers a message older than
     /// `newer_message_id`. Returns true when one was superseded.
-    pub async fn supersede_older(&self, account_id: i64, conversation_id: i64, newer_message_id: i64) -> Result<bool, ApprovalError> {
+    pub async fn supersede_older(
+        &self,
+        account_id: i64,
+        conversation_id: i64,
+        newer_message_id: i64,
+    ) -> Result<bool, ApprovalError> {
         let mut conn = self.conn.clone();
         let n: i64 = Script::new(SUPERSEDE_LUA)
             .key(self.conversation_key(account_id, conversation_id))
@@ -504,13 +518,22 @@ impl ApprovalStore {
     /// One item.
     pub async fn get(&self, id: &str) -> Result<Option<ApprovalItem>, ApprovalError> {
         let mut conn = self.conn.clone();
-        let fields: std::collections::HashMap<String, String> = conn.hgetall(self.item_key(id)).await?;
+        let fields: std::collections::HashMap<String, String> =
+            conn.hgetall(self.item_key(id)).await?;
         Self::assemble(id, fields)
     }
 
-    fn assemble(id: &str, mut fields: std::collections::HashMap<String, String>) -> Result<Option<ApprovalItem>, ApprovalError> {
-        let Some(doc) = fields.remove("doc") else { return Ok(None) };
-        let corrupt = |source| ApprovalError::Corrupt { id: id.to_owned(), source };
+    fn assemble(
+        id: &str,
+        mut fields: std::collections::HashMap<String, String>,
+    ) -> Result<Option<ApprovalItem>, ApprovalError> {
+        let Some(doc) = fields.remove("doc") else {
+            return Ok(None);
+        };
+        let corrupt = |source| ApprovalError::Corrupt {
+            id: id.to_owned(),
+            source,
+        };
         let doc: DraftDoc = serde_json::from_str(&doc).map_err(corrupt)?;
         let status = fields
             .get("status")
@@ -534,12 +557,21 @@ impl ApprovalStore {
 
     /// Items with `status` (all when `None`): pending ones by priority then age, others newest
     /// first; `offset`/`limit` paginate.
-    pub async fn list(&self, status: Option<ApprovalStatus>, offset: usize, limit: usize) -> Result<Vec<ApprovalItem>, ApprovalError> {
+    pub async fn list(
+        &self,
+        status: Option<ApprovalStatus>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<ApprovalItem>, ApprovalError> {
         let mut conn = self.conn.clone();
         let limit = limit.clamp(1, 500);
         if status == Some(ApprovalStatus::Pending) {
             let ids: Vec<String> = conn
-                .zrange(self.pending_key(), offset as isize, (offset + limit) as isize - 1)
+                .zrange(
+                    self.pending_key(),
+                    offset as isize,
+                    (offset + limit) as isize - 1,
+                )
                 .await?;
             return self.fetch_many(&ids).await;
         }
@@ -549,7 +581,9 @@ impl ApprovalStore {
         let mut start = 0isize;
         const PAGE: isize = 200;
         loop {
-            let ids: Vec<String> = conn.zrevrange(self.all_key(), start, start + PAGE - 1).await?;
+            let ids: Vec<String> = conn
+                .zrevrange(self.all_key(), start, start + PAGE - 1)
+                .await?;
             if ids.is_empty() {
                 break;
             }
@@ -576,7 +610,8 @@ impl ApprovalStore {
             pipe.hgetall(self.item_key(id));
         }
         let mut conn = self.conn.clone();
-        let rows: Vec<std::collections::HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        let rows: Vec<std::collections::HashMap<String, String>> =
+            pipe.query_async(&mut conn).await?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, fields) in ids.iter().zip(rows) {
             if let Some(item) = Self::assemble(id, fields)? {
@@ -593,10 +628,20 @@ impl ApprovalStore {
     }
 
     /// Applies an operator's decision if the item is still pending.
-    pub async fn decide(&self, id: &str, decision: Decision) -> Result<DecideOutcome, ApprovalError> {
-        let record = DecisionRecord { decision, decided_at_ms: now_ms() };
+    pub async fn decide(
+        &self,
+        id: &str,
+        decision: Decision,
+    ) -> Result<DecideOutcome, ApprovalError> {
+        let record = DecisionRecord {
+            decision,
+            decided_at_ms: now_ms(),
+        };
         let status = record.decision.status();
-        let json = serde_json::to_string(&record).map_err(|source| ApprovalError::Corrupt { id: id.to_owned(), source })?;
+        let json = serde_json::to_string(&record).map_err(|source| ApprovalError::Corrupt {
+            id: id.to_owned(),
+            source,
+        })?;
         let mut conn = self.conn.clone();
         let outcome: String = Script::new(DECIDE_LUA)
             .key(self.item_key(id))
@@ -615,7 +660,9 @@ impl ApprovalStore {
             return Ok(DecideOutcome::NotFound);
         }
         if let Some(current) = outcome.strip_prefix("conflict:") {
-            return Ok(DecideOutcome::Conflict(current.parse().unwrap_or(ApprovalStatus::Pending)));
+            return Ok(DecideOutcome::Conflict(
+                current.parse().unwrap_or(ApprovalStatus::Pending),
+            ));
         }
         match self.get(id).await? {
             Some(item) => Ok(DecideOutcome::Applied(Box::new(item))),

@@ -56,7 +56,11 @@ impl EnvSource for std::collections::HashMap<String, String> {
 }
 
 /// A required variable.
-pub fn required(env: &dyn EnvSource, var: &'static str, hint: &'static str) -> Result<String, ConfigError> {
+pub fn required(
+    env: &dyn EnvSource,
+    var: &'static str,
+    hint: &'static str,
+) -> Result<String, ConfigError> {
     env.get(var).ok_or(ConfigError::Missing { var, hint })
 }
 
@@ -68,22 +72,33 @@ where
 {
     match env.get(var) {
         None => Ok(default),
-        Some(value) => value.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-            var,
-            reason: e.to_string(),
-            value,
-        }),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                var,
+                reason: e.to_string(),
+                value,
+            }),
     }
 }
 
 /// An optional duration given in whole milliseconds.
-pub fn millis_or(env: &dyn EnvSource, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+pub fn millis_or(
+    env: &dyn EnvSource,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     let ms = parsed_or(env, var, default.as_millis() as u64)?;
     Ok(Duration::from_millis(ms))
 }
 
 /// An optional duration given in whole seconds.
-pub fn secs_or(env: &dyn EnvSource, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+pub fn secs_or(
+    env: &dyn EnvSource,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
     let s = parsed_or(env, var, default.as_secs())?;
     Ok(Duration::from_secs(s))
 }
@@ -101,20 +116,33 @@ pub struct RedisConfig {
 impl RedisConfig {
     /// Reads `REDIS_URL` (required) and `COPYDESK_KEY_PREFIX`.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let url = required(env, "REDIS_URL", "set it to the Redis that holds the queues, e.g. redis://127.0.0.1:6379")?;
-        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+        let url = required(
+            env,
+            "REDIS_URL",
+            "set it to the Redis that holds the queues, e.g. redis://127.0.0.1:6379",
+        )?;
+        if !(url.starts_with("redis://")
+            || url.starts_with("rediss://")
+            || url.starts_with("unix://"))
+        {
             return Err(ConfigError::Invalid {
                 var: "REDIS_URL",
                 value: url,
                 reason: "expected a redis://, rediss:// or unix:// URL".into(),
             });
         }
-        let key_prefix = env.get("COPYDESK_KEY_PREFIX").unwrap_or_else(|| "copydesk".into());
+        let key_prefix = env
+            .get("COPYDESK_KEY_PREFIX")
+            .unwrap_or_else(|| "copydesk".into());
         Ok(Self { url, key_prefix })
     }
 }
 
 /// A secret value parsed from a variable; `Debug` never prints it.
-pub fn secret(env: &dyn EnvSource, var: &'static str, hint: &'static str) -> Result<SecretString, ConfigError> {
+pub fn secret(
+    env: &dyn EnvSource,
+    var: &'static str,
+    hint: &'static str,
+) -> Result<SecretString, ConfigError> {
     required(env, var, hint).map(SecretString::from)
 }

@@ -66,7 +66,10 @@ pub struct LookupKnowledge {
 impl Job for LookupKnowledge {
     const QUEUE: &'static str = "lookup_knowledge";
     fn job_id(&self) -> String {
-        format!("{}:{}:{}", self.account_id, self.conversation_id, self.message_id)
+        format!(
+            "{}:{}:{}",
+            self.account_id, self.conversation_id, self.message_id
+        )
     }
     fn meta(&self) -> &JobMeta {
         &self.meta

@@ -38,7 +38,8 @@ pub const DEAD_LETTERS_TRIMMED_TOTAL: &str = "copydesk_dead_letters_trimmed_tota
 
 /// Buckets for latency histograms, in seconds (1 ms … 10 min).
 const LATENCY_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 600.0,
 ];
 /// Buckets for conversation times, in seconds (30 s … 1 day).
 const CONVERSATION_BUCKETS: &[f64] = &[30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0, 86400.0];
@@ -53,9 +54,24 @@ pub fn install() -> PrometheusHandle {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(FIRST_RESPONSE_SECONDS.into()), CONVERSATION_BUCKETS))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(RESOLUTION_SECONDS.into()), CONVERSATION_BUCKETS))
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(DRAFT_CONFIDENCE.into()), CONFIDENCE_BUCKETS))
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(FIRST_RESPONSE_SECONDS.into()),
+                        CONVERSATION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(RESOLUTION_SECONDS.into()),
+                        CONVERSATION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(DRAFT_CONFIDENCE.into()),
+                        CONFIDENCE_BUCKETS,
+                    )
+                })
                 .expect("bucket lists are non-empty constants")
                 .install_recorder()
                 .expect("the Prometheus recorder is installed once per process");
@@ -67,19 +83,48 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!(WEBHOOKS_TOTAL, "Webhooks answered by the ingress, by event and outcome");
+    describe_counter!(
+        WEBHOOKS_TOTAL,
+        "Webhooks answered by the ingress, by event and outcome"
+    );
     describe_gauge!(QUEUE_DEPTH, "Jobs per queue and state");
-    describe_gauge!(QUEUE_OLDEST_AGE_SECONDS, Unit::Seconds, "Age of the oldest unfinished job");
+    describe_gauge!(
+        QUEUE_OLDEST_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest unfinished job"
+    );
     describe_counter!(JOBS_TOTAL, "Finished job attempts by queue and outcome");
-    describe_histogram!(JOB_DURATION_SECONDS, Unit::Seconds, "Duration of one job attempt");
-    describe_histogram!(PIPELINE_LATENCY_SECONDS, Unit::Seconds, "Webhook received to private note posted");
-    describe_counter!(CHATWOOT_REQUESTS_TOTAL, "Chatwoot API calls by endpoint and status");
+    describe_histogram!(
+        JOB_DURATION_SECONDS,
+        Unit::Seconds,
+        "Duration of one job attempt"
+    );
+    describe_histogram!(
+        PIPELINE_LATENCY_SECONDS,
+        Unit::Seconds,
+        "Webhook received to private note posted"
+    );
+    describe_counter!(
+        CHATWOOT_REQUESTS_TOTAL,
+        "Chatwoot API calls by endpoint and status"
+    );
     describe_histogram!(DRAFT_CONFIDENCE, "Draft confidence, 0 to 100");
     describe_counter!(DRAFTS_TOTAL, "Drafts made, by recommended action");
     describe_counter!(APPROVALS_TOTAL, "Operator decisions");
-    describe_histogram!(FIRST_RESPONSE_SECONDS, Unit::Seconds, "First response time per episode");
-    describe_histogram!(RESOLUTION_SECONDS, Unit::Seconds, "Resolution time per episode");
+    describe_histogram!(
+        FIRST_RESPONSE_SECONDS,
+        Unit::Seconds,
+        "First response time per episode"
+    );
+    describe_histogram!(
+        RESOLUTION_SECONDS,
+        Unit::Seconds,
+        "Resolution time per episode"
+    );
     describe_counter!(SLA_BREACHES_TOTAL, "SLA targets missed");
     describe_gauge!(SPOOL_EVENTS, "Webhooks waiting in the ingress spool");
-    describe_counter!(DEAD_LETTERS_TRIMMED_TOTAL, "Dead letters trimmed from the bounded store");
+    describe_counter!(
+        DEAD_LETTERS_TRIMMED_TOTAL,
+        "Dead letters trimmed from the bounded store"
+    );
 }

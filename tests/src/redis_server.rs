@@ -32,10 +32,17 @@ impl RedisServer {
 
     fn start_with(appendonly: bool) -> Self {
         let port = free_port();
-        let dir = target_dir().join("test-redis").join(format!("{}-{port}", std::process::id()));
+        let dir = target_dir()
+            .join("test-redis")
+            .join(format!("{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test redis dir can be created under target/");
-        let mut server = Self { child: None, port, dir, appendonly };
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+            appendonly,
+        };
         server.spawn();
         server
     }
@@ -78,7 +85,11 @@ impl RedisServer {
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "redis-server on port {} did not answer PING", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not answer PING",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -140,5 +151,7 @@ fn target_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
 }

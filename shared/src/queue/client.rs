@@ -35,7 +35,11 @@ impl NewJob {
             queue: J::QUEUE.to_owned(),
             source,
         })?;
-        Ok(Self { queue: J::QUEUE, job_id: job.job_id(), payload })
+        Ok(Self {
+            queue: J::QUEUE,
+            job_id: job.job_id(),
+            payload,
+        })
     }
 }
 
@@ -50,7 +54,9 @@ pub struct QueueClient {
 
 impl std::fmt::Debug for QueueClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueClient").field("prefix", &self.keys.prefix()).finish_non_exhaustive()
+        f.debug_struct("QueueClient")
+            .field("prefix", &self.keys.prefix())
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,12 +112,17 @@ impl QueueClient {
     pub async fn enqueue<J: Job>(&self, job: &J) -> Result<EnqueueOutcome, QueueError> {
         let new = NewJob::encode(job)?;
         let dedupe = format!("{}:{}", new.queue, new.job_id);
-        self.enqueue_batch(&[dedupe], std::slice::from_ref(&new)).await
+        self.enqueue_batch(&[dedupe], std::slice::from_ref(&new))
+            .await
     }
 
     /// Enqueues `jobs` (possibly on several queues) only if none of `dedupe_keys` was seen
     /// within the dedupe TTL; all-or-nothing, in one Lua call.
-    pub async fn enqueue_batch(&self, dedupe_keys: &[String], jobs: &[NewJob]) -> Result<EnqueueOutcome, QueueError> {
+    pub async fn enqueue_batch(
+        &self,
+        dedupe_keys: &[String],
+        jobs: &[NewJob],
+    ) -> Result<EnqueueOutcome, QueueError> {
         static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
         let script = SCRIPT.get_or_init(|| Script::new(include_str!("lua/enqueue.lua")));
         let mut invocation = script.prepare_invoke();
@@ -121,12 +132,18 @@ impl QueueClient {
         for job in jobs {
             invocation.key(self.keys.stream(job.queue));
         }
-        invocation.arg(dedupe_keys.len()).arg(self.dedupe_ttl.as_secs().max(1));
+        invocation
+            .arg(dedupe_keys.len())
+            .arg(self.dedupe_ttl.as_secs().max(1));
         for job in jobs {
             invocation.arg(&job.job_id).arg(&job.payload);
         }
         let mut conn = self.conn.clone();
         let queued: i64 = invocation.invoke_async(&mut conn).await?;
-        Ok(if queued == 1 { EnqueueOutcome::Queued } else { EnqueueOutcome::Duplicate })
+        Ok(if queued == 1 {
+            EnqueueOutcome::Queued
+        } else {
+            EnqueueOutcome::Duplicate
+        })
     }
 }

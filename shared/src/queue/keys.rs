@@ -12,7 +12,9 @@ pub struct Keys {
 impl Keys {
     /// Keys under `prefix`.
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     /// The namespace.
