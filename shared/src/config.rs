@@ -136,6 +136,18 @@ impl RedisConfig {
             .unwrap_or_else(|| "copydesk".into());
         Ok(Self { url, key_prefix })
     }
+
+    /// The URL with any password replaced by `***` (for messages and logs).
+    pub fn redacted_url(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &self.url[scheme + 3..at];
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{}{user}:***{}", &self.url[..scheme + 3], &self.url[at..])
+            }
+            _ => self.url.clone(),
+        }
+    }
 }
 
 /// A secret value parsed from a variable; `Debug` never prints it.

@@ -98,6 +98,19 @@ pub struct GenerateDraft {
     pub passages: Vec<Passage>,
     /// True when knowledge lookup gave up after its retries: the draft is made without it.
     pub knowledge_degraded: bool,
+    /// The conversation's recent messages before this one, oldest first (best effort: empty
+    /// when Chatwoot could not be asked).
+    #[serde(default)]
+    pub context: Vec<ContextLine>,
+}
+
+/// One earlier message of a conversation, as drafting needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextLine {
+    /// True when the customer wrote it; false for agents and Copydesk's sent replies.
+    pub from_customer: bool,
+    /// The text.
+    pub text: String,
 }
 
 impl Job for GenerateDraft {

@@ -4,9 +4,11 @@
 //! - [`redis_server`]: a private `redis-server` on a free port.
 //! - [`webhook`]: Chatwoot-style signed webhooks and payload builders from the fixtures.
 //! - [`ingress_app`]: `spawn_ingress`, the real ingress on a free port for tests.
+//! - [`pipeline`]: the whole fleet in one process (ingress, every role) for tests and the demo.
 
 pub mod fake_chatwoot;
 pub mod ingress_app;
+pub mod pipeline;
 pub mod redis_server;
 pub mod webhook;
 

@@ -315,6 +315,7 @@ async fn dispatch<J: Job>(
     let attempt = JobAttempt {
         attempt: meta.runs + 1,
         max_attempts: state.max_attempts,
+        redelivered: claimed.deliveries.is_some_and(|d| d > 1) || meta.redrives > 0,
     };
     let task = TaskBuilder::new(job)
         .task_id(TaskId::String(meta.job_id.clone()))

@@ -54,12 +54,22 @@ pub struct JobAttempt {
     pub attempt: u32,
     /// Runs allowed before the job is dead-lettered.
     pub max_attempts: u32,
+    /// True when this entry was handed out before without being settled (a worker died
+    /// holding it) or came back from the dead-letter store: an earlier run may have done
+    /// its side effect.
+    pub redelivered: bool,
 }
 
 impl JobAttempt {
     /// True on the last run the job gets: a handler may degrade instead of failing.
     pub fn is_last(&self) -> bool {
         self.attempt >= self.max_attempts
+    }
+
+    /// True when an earlier run may already have done this job's side effect (a retry, a
+    /// crash redelivery or a dead-letter replay): idempotent handlers check before acting.
+    pub fn may_have_run_before(&self) -> bool {
+        self.attempt > 1 || self.redelivered
     }
 }
 
@@ -139,11 +149,13 @@ mod tests {
         assert!(!JobAttempt {
             attempt: 1,
             max_attempts: 3
+            redelivered: false,
         }
         .is_last());
         assert!(JobAttempt {
             attempt: 3,
             max_attempts: 3
+            redelivered: false,
         }
         .is_last());
     }

@@ -17,6 +17,7 @@ pub mod routes;
 pub mod seed;
 mod server;
 mod store;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -25,6 +25,18 @@ pub enum Sentiment {
     Angry,
 }
 
+impl Sentiment {
+    /// `positive`, `neutral`, `negative` or `angry` (the wire value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Positive => "positive",
+            Self::Neutral => "neutral",
+            Self::Negative => "negative",
+            Self::Angry => "angry",
+        }
+    }
+}
+
 const ANGRY: &[&str] = &[
     "angry",
     "furious",

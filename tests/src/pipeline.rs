@@ -1,0 +1,198 @@
+//! The whole fleet in one process for tests and the demo: a private redis-server, the fake
+//! Chatwoot, the real ingress and every worker role (`copydesk run --all` in-process), plus
+//! "the customer writes" → signed `message_created` webhook, and waits on approval items.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use copydesk::approvals::{ApprovalItem, ApprovalStore};
+use copydesk::config::RedisConfig;
+use copydesk::queue::QueueClient;
+use copydesk_workers::runtime::{Fleet, Role};
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::fake_chatwoot::{FakeChatwoot, Seed};
+use crate::ingress_app::{spawn_ingress_with, test_config, unique_prefix, TestIngress};
+use crate::redis_server::RedisServer;
+
+/// The sample knowledge base shipped in the repository (`knowledge/`).
+pub fn sample_knowledge_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("knowledge")
+}
+
+/// How a [`Pipeline`] is started.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// The fake Chatwoot's initial state.
+    pub seed: Seed,
+    /// Roles run in-process (all by default).
+    pub roles: Vec<Role>,
+    /// Extra environment for the workers (e.g. `COPYDESK_KNOWLEDGE_URL`, `COPYDESK_LLM_URL`,
+    /// `COPYDESK_MAX_ATTEMPTS`, `COPYDESK_BACKOFF_BASE_MS`).
+    pub env: HashMap<String, String>,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        Self {
+            seed: Seed::demo(),
+            roles: Role::ALL.to_vec(),
+            env: HashMap::new(),
+        }
+    }
+}
+
+/// A running fleet. Stops its parts when dropped.
+pub struct Pipeline {
+    /// The private Redis.
+    pub redis: RedisServer,
+    /// The fake Chatwoot.
+    pub chatwoot: FakeChatwoot,
+    /// The ingress.
+    pub ingress: TestIngress,
+    /// Queue access under the fleet's prefix.
+    pub queue: QueueClient,
+    /// The approval store.
+    pub approvals: ApprovalStore,
+    /// The environment the workers were built from.
+    pub env: HashMap<String, String>,
+    workers: JoinHandle<anyhow::Result<()>>,
+    /// Cancels the workers when the pipeline is dropped.
+    stop_workers: DropGuard,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("ingress", &self.ingress.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Starts everything with `options`.
+    pub async fn start(options: PipelineOptions) -> anyhow::Result<Self> {
+        let redis = RedisServer::start();
+        let chatwoot = FakeChatwoot::start(options.seed).await;
+        let prefix = unique_prefix("pipeline");
+        let mut env = HashMap::from([
+            ("REDIS_URL".to_owned(), redis.url()),
+            ("COPYDESK_KEY_PREFIX".to_owned(), prefix.clone()),
+            ("CHATWOOT_BASE_URL".to_owned(), chatwoot.base_url()),
+            ("CHATWOOT_API_TOKEN".to_owned(), chatwoot.token().to_owned()),
+            (
+                "CHATWOOT_ACCOUNT_ID".to_owned(),
+                chatwoot.account_id().to_string(),
+            ),
+            (
+                "COPYDESK_KNOWLEDGE_DIR".to_owned(),
+                sample_knowledge_dir().display().to_string(),
+            ),
+            // Quick retries so failure paths finish within a test.
+            ("COPYDESK_BACKOFF_BASE_MS".to_owned(), "50".to_owned()),
+            ("COPYDESK_BACKOFF_MAX_MS".to_owned(), "500".to_owned()),
+        ]);
+        env.extend(options.env);
+        let ingress = spawn_ingress_with(test_config(&redis.url(), &prefix)).await;
+        let fleet = Fleet::build(&options.roles, &env).await?;
+        let queue = fleet.queue().clone();
+        let approvals = ApprovalStore::new(queue.connection(), queue.keys().clone());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(fleet.run(shutdown.clone()));
+        Ok(Self {
+            redis,
+            chatwoot,
+            ingress,
+            queue,
+            approvals,
+            env,
+            workers: task,
+            stop_workers: shutdown.drop_guard(),
+        })
+    }
+
+    /// The Redis config the fleet uses.
+    pub fn redis_config(&self) -> RedisConfig {
+        RedisConfig {
+            url: self.redis.url(),
+            key_prefix: self.queue.keys().prefix().to_owned(),
+        }
+    }
+
+    /// The customer writes `text` in `conversation_id` (stored in the fake Chatwoot) and
+    /// Chatwoot's `message_created` webhook is posted to the ingress. Returns the message id
+    /// and the ingress's status code.
+    pub async fn customer_writes(&self, conversation_id: i64, text: &str) -> (i64, u16) {
+        let message = self
+            .chatwoot
+            .add_incoming_message(conversation_id, text)
+            .expect("the conversation exists in the fake Chatwoot");
+        let status = self
+            .deliver_message_webhook(conversation_id, message.id)
+            .await;
+        (message.id, status)
+    }
+
+    /// Posts the `message_created` webhook of a stored customer message.
+    pub async fn deliver_message_webhook(&self, conversation_id: i64, message_id: i64) -> u16 {
+        let payload = self
+            .chatwoot
+            .message_created_webhook(conversation_id, message_id)
+            .expect("a stored customer message");
+        self.ingress.post_webhook(&payload).await.status().as_u16()
+    }
+
+    /// The approval id of a customer message.
+    pub fn approval_id(&self, conversation_id: i64, message_id: i64) -> String {
+        ApprovalStore::approval_id(self.chatwoot.account_id(), conversation_id, message_id)
+    }
+
+    /// Waits until `approval_id` exists and `done(item)` holds, or `deadline` passes.
+    pub async fn wait_for(
+        &self,
+        approval_id: &str,
+        deadline: Duration,
+        done: impl Fn(&ApprovalItem) -> bool,
+    ) -> Option<ApprovalItem> {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Ok(Some(item)) = self.approvals.get(approval_id).await {
+                if done(&item) {
+                    return Some(item);
+                }
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the item's private note is posted.
+    pub async fn wait_for_note(
+        &self,
+        approval_id: &str,
+        deadline: Duration,
+    ) -> Option<ApprovalItem> {
+        self.wait_for(approval_id, deadline, |item| item.note_id.is_some())
+            .await
+    }
+
+    /// Stops the workers gracefully (then the ingress, fake and Redis on drop).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let Self {
+            workers,
+            stop_workers,
+            ingress,
+            ..
+        } = self;
+        drop(stop_workers);
+        workers.await??;
+        ingress.stop().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! The `copydesk` command line and the `copydesk-<role>` entry points.
+//!
+//! - `copydesk run --all | --role R …`: worker roles in one process.
+//! - `copydesk queues`: depth, running, scheduled, dead and oldest-job age per queue.
+//! - `copydesk dead-letters list|show|retry|purge`.
+//! - `copydesk approvals list|show|approve|edit|reject|escalate`.
+//! - `copydesk learning export --since …`.
+
+mod dead_letters;
+mod queues;
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use copydesk::config::{ProcessEnv, RedisConfig};
+use copydesk::queue::QueueClient;
+
+use crate::runtime::Role;
+
+/// Copydesk operations.
+#[derive(Debug, Parser)]
+#[command(
+    name = "copydesk",
+    version,
+    about = "Copydesk: reviewed AI reply drafts for Chatwoot"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run worker roles in this process until SIGTERM.
+    Run {
+        /// Every role.
+        #[arg(long, conflicts_with = "role")]
+        all: bool,
+        /// A role (repeatable): knowledge, drafter, notes, assigner, lifecycle, deadletter.
+        #[arg(long = "role", value_parser = parse_role)]
+        role: Vec<Role>,
+    },
+    /// Depth, running, scheduled, dead and oldest-job age per queue.
+    Queues {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect and replay jobs whose retries are spent.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(dead_letters::DeadLetterCommand),
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+        .map_err(|e: crate::runtime::UnknownRole| e.to_string())
+}
+
+/// Entry point of `copydesk`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    copydesk::telemetry::init();
+    block_on(async move { dispatch(cli).await })
+}
+
+/// Entry point of a `copydesk-<role>` binary.
+pub fn role_main(role: Role) -> ExitCode {
+    copydesk::telemetry::init();
+    block_on(async move {
+        let shutdown = copydesk::shutdown::signal_token();
+        crate::runtime::run(&[role], &ProcessEnv, shutdown).await
+    })
+}
+
+fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { all, role } => {
+            let roles = if all { Role::ALL.to_vec() } else { role };
+            if roles.is_empty() {
+                anyhow::bail!("say which roles to run: --all, or --role <name> (repeatable)");
+            }
+            let shutdown = copydesk::shutdown::signal_token();
+            crate::runtime::run(&roles, &ProcessEnv, shutdown).await
+        }
+        Command::Queues { json } => queues::print(&queue_client().await?, json).await,
+        Command::DeadLetters(command) => dead_letters::run(&queue_client().await?, command).await,
+    }
+}
+
+/// The queue client from `REDIS_URL` / `COPYDESK_KEY_PREFIX`.
+async fn queue_client() -> anyhow::Result<QueueClient> {
+    let config = RedisConfig::from_env(&ProcessEnv)?;
+    let client = QueueClient::build(&config)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", config.redacted_url()))?;
+    client
+        .ping()
+        .await
+        .with_context(|| format!("Redis at {} does not answer", config.redacted_url()))?;
+    Ok(client)
+}

@@ -1,0 +1,233 @@
+//! `copydesk-deadletter`: re-drives dead letters on an exponential schedule (first after
+//! 1 minute, then 4, then 16 by default, with ±20 % jitter), then parks them for ops.
+//! Permanent failures (4xx, undecodable payloads) are parked at once. Parked letters stay in
+//! the bounded store until `copydesk dead-letters retry` or `purge`.
+//!
+//! Schedule variables: `COPYDESK_REDRIVE_ROUNDS` (default 3; `COPYDESK_REDRIVE_ROUNDS_<QUEUE>`
+//! per queue), `COPYDESK_REDRIVE_FIRST_SECS` (60), `COPYDESK_REDRIVE_FACTOR` (4),
+//! `COPYDESK_REDRIVE_TICK_MS` (how often the store is scanned, 5000).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use copydesk::approvals::now_ms;
+use copydesk::config::{millis_or, parsed_or, secs_or, ConfigError, EnvSource};
+use copydesk::jobs::ALL_QUEUES;
+use copydesk::queue::{DeadLetter, DeadLetterFilter, DeadLetters, QueueClient, QueueError};
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+
+/// When dead letters are re-driven.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RedriveSchedule {
+    /// Automatic re-drives before a letter is parked.
+    pub rounds: u32,
+    /// Per-queue overrides of `rounds`.
+    pub rounds_per_queue: BTreeMap<String, u32>,
+    /// Delay before the first re-drive (after the last failure).
+    pub first: Duration,
+    /// Each later delay is this many times the previous one.
+    pub factor: u32,
+    /// Scan interval.
+    pub tick: Duration,
+}
+
+impl Default for RedriveSchedule {
+    fn default() -> Self {
+        Self {
+            rounds: 3,
+            rounds_per_queue: BTreeMap::new(),
+            first: Duration::from_secs(60),
+            factor: 4,
+            tick: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RedriveSchedule {
+    /// Reads the `COPYDESK_REDRIVE_*` variables (module docs).
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let mut rounds_per_queue = BTreeMap::new();
+        for queue in ALL_QUEUES {
+            let var = format!("COPYDESK_REDRIVE_ROUNDS_{}", queue.to_ascii_uppercase());
+            if let Some(value) = env.get(&var) {
+                let rounds = value.trim().parse().map_err(|_| ConfigError::Invalid {
+                    var: "COPYDESK_REDRIVE_ROUNDS_<QUEUE>",
+                    value: format!("{var}={value}"),
+                    reason: "expected a whole number of rounds".into(),
+                })?;
+                rounds_per_queue.insert(queue.to_owned(), rounds);
+            }
+        }
+        Ok(Self {
+            rounds: parsed_or(env, "COPYDESK_REDRIVE_ROUNDS", d.rounds)?,
+            rounds_per_queue,
+            first: secs_or(env, "COPYDESK_REDRIVE_FIRST_SECS", d.first)?,
+            factor: parsed_or(env, "COPYDESK_REDRIVE_FACTOR", d.factor)?.max(1),
+            tick: millis_or(env, "COPYDESK_REDRIVE_TICK_MS", d.tick)?,
+        })
+    }
+
+    /// Automatic rounds for `queue`.
+    pub fn rounds_for(&self, queue: &str) -> u32 {
+        self.rounds_per_queue
+            .get(queue)
+            .copied()
+            .unwrap_or(self.rounds)
+    }
+
+    /// The delay before re-drive number `round + 1` (round = re-drives so far), unjittered.
+    pub fn delay(&self, round: u32) -> Duration {
+        let factor = u64::from(self.factor).saturating_pow(round);
+        self.first
+            .saturating_mul(factor.min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// What to do with `letter` at `now_ms`; `jitter` in `-0.2..=0.2` scales the delay.
+    pub fn verdict(&self, letter: &DeadLetter, now_ms: i64, jitter: f64) -> Verdict {
+        if letter.permanent || letter.redrives >= self.rounds_for(&letter.queue) {
+            return Verdict::Parked;
+        }
+        let delay = self.delay(letter.redrives).as_millis() as f64 * (1.0 + jitter);
+        let due = letter.last_failed_at_ms + delay as i64;
+        if now_ms >= due {
+            Verdict::Redrive
+        } else {
+            Verdict::Wait { due_ms: due }
+        }
+    }
+}
+
+/// A dead letter's fate on one scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Put it back on its queue now.
+    Redrive,
+    /// Not yet.
+    Wait {
+        /// When it becomes due (Unix ms).
+        due_ms: i64,
+    },
+    /// Permanent or out of rounds: waits for ops.
+    Parked,
+}
+
+/// The re-drive loop.
+#[derive(Debug, Clone)]
+pub struct Redriver {
+    letters: DeadLetters,
+    schedule: RedriveSchedule,
+}
+
+impl Redriver {
+    /// A re-driver on `queue`'s dead-letter store.
+    pub fn new(queue: QueueClient, schedule: RedriveSchedule) -> Self {
+        Self {
+            letters: DeadLetters::new(&queue),
+            schedule,
+        }
+    }
+
+    /// One scan: re-drives what is due; returns how many.
+    pub async fn tick(&self) -> Result<usize, QueueError> {
+        let all = self
+            .letters
+            .list(&DeadLetterFilter {
+                limit: Some(10_000),
+                ..DeadLetterFilter::default()
+            })
+            .await?;
+        let now = now_ms();
+        let mut redriven = 0;
+        for letter in all {
+            let jitter = rand::rng().random_range(-0.2..=0.2);
+            if self.schedule.verdict(&letter, now, jitter) == Verdict::Redrive {
+                match self.letters.retry(&letter.id).await {
+                    Ok(()) => {
+                        redriven += 1;
+                        tracing::info!(id = %letter.id, queue = %letter.queue,
+                            round = letter.redrives + 1, "dead letter re-driven");
+                    }
+                    Err(QueueError::NotFound(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(redriven)
+    }
+
+    /// Scans every `schedule.tick` until `shutdown` fires.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(error) = self.tick().await {
+                tracing::warn!(%error, "dead-letter scan failed; trying again next tick");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(self.schedule.tick) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn letter(redrives: u32, permanent: bool) -> DeadLetter {
+        DeadLetter {
+            id: "x".into(),
+            queue: "post_note".into(),
+            job_id: "j".into(),
+            payload: "{}".into(),
+            error: "boom".into(),
+            attempts: 5,
+            permanent,
+            first_failed_at_ms: 0,
+            last_failed_at_ms: 1_000_000,
+            redrives,
+        }
+    }
+
+    #[test]
+    fn delays_grow_exponentially_from_one_minute() {
+        let s = RedriveSchedule::default();
+        assert_eq!(s.delay(0), Duration::from_secs(60));
+        assert_eq!(s.delay(1), Duration::from_secs(240));
+        assert_eq!(s.delay(2), Duration::from_secs(960));
+    }
+
+    #[test]
+    fn a_letter_waits_then_is_redriven_then_parked_after_the_rounds() {
+        let s = RedriveSchedule::default();
+        assert_eq!(
+            s.verdict(&letter(0, false), 1_000_000 + 59_000, 0.0),
+            Verdict::Wait { due_ms: 1_060_000 }
+        );
+        assert_eq!(
+            s.verdict(&letter(0, false), 1_060_000, 0.0),
+            Verdict::Redrive
+        );
+        assert_eq!(s.verdict(&letter(3, false), i64::MAX, 0.0), Verdict::Parked);
+    }
+
+    #[test]
+    fn permanent_failures_are_parked_at_once() {
+        let s = RedriveSchedule::default();
+        assert_eq!(s.verdict(&letter(0, true), i64::MAX, 0.0), Verdict::Parked);
+    }
+
+    #[test]
+    fn per_queue_rounds_override_the_default() {
+        let mut env = std::collections::HashMap::new();
+        env.insert(
+            "COPYDESK_REDRIVE_ROUNDS_POST_NOTE".to_owned(),
+            "1".to_owned(),
+        );
+        let s = RedriveSchedule::from_env(&env).expect("valid");
+        assert_eq!(s.rounds_for("post_note"), 1);
+        assert_eq!(s.rounds_for("send_reply"), 3);
+        assert_eq!(s.verdict(&letter(1, false), i64::MAX, 0.0), Verdict::Parked);
+    }
+}

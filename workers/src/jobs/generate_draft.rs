@@ -1,0 +1,182 @@
+//! `generate_draft` (`copydesk-drafter`): writes the draft (LLM or extractive), stores the
+//! approval item, then enqueues `post_note` and `assign_conversation` in one deduplicated
+//! step. When the drafter keeps failing, the last attempt stores a placeholder draft
+//! ("operator writes manually") so the customer is still answered by a person.
+
+use std::sync::Arc;
+
+use copydesk::approvals::{self, ApprovalStore, CreateOutcome, DraftDoc, SourceRef};
+use copydesk::jobs::{AssignConversation, AssignReason, GenerateDraft, JobMeta, PostNote};
+use copydesk::metrics::{DRAFTS_TOTAL, DRAFT_CONFIDENCE};
+use copydesk::queue::{JobAttempt, JobError, NewJob};
+
+use super::{queue_failure, store_failure, Deps};
+use crate::drafting::{
+    Action, ContextMessage, Degradation, Draft, DraftRequest, Drafter, DrafterKind, Priority,
+};
+
+/// The drafting stage.
+#[derive(Clone)]
+pub struct DraftStage {
+    deps: Deps,
+    drafter: Arc<Drafter>,
+}
+
+impl std::fmt::Debug for DraftStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DraftStage")
+            .field("drafter", &self.drafter.kind())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DraftStage {
+    /// A stage drafting with `drafter`.
+    pub fn new(deps: Deps, drafter: Arc<Drafter>) -> Self {
+        Self { deps, drafter }
+    }
+
+    /// Handles one attempt.
+    pub async fn handle(&self, job: GenerateDraft, attempt: JobAttempt) -> Result<(), JobError> {
+        let message = &job.message;
+        let id = ApprovalStore::approval_id(
+            message.account_id,
+            message.conversation_id,
+            message.message_id,
+        );
+        // A replay after the item was stored only makes sure the follow-ups are queued.
+        if let Some(item) = self.deps.approvals.get(&id).await.map_err(store_failure)? {
+            return self.enqueue_follow_ups(&job, &item.doc).await;
+        }
+        let context = job
+            .context
+            .iter()
+            .map(|line| ContextMessage {
+                from_customer: line.from_customer,
+                text: line.text.clone(),
+            })
+            .collect();
+        let request = DraftRequest::from_job(&job, context);
+        let draft = match self.drafter.draft(&request).await {
+            Ok(draft) => draft,
+            Err(error) if error.is_retryable() && !attempt.is_last() => {
+                return Err(JobError::retryable(error));
+            }
+            Err(error) => {
+                tracing::warn!(%error, attempt = attempt.attempt,
+                    "drafter failed for good; storing a placeholder for the operator");
+                self.drafter.placeholder(&request)
+            }
+        };
+        let doc = draft_doc(id, &job, &draft);
+        let outcome = self
+            .deps
+            .approvals
+            .create(&doc)
+            .await
+            .map_err(store_failure)?;
+        if outcome != CreateOutcome::Exists {
+            metrics::counter!(DRAFTS_TOTAL, "action" => doc.action.as_str()).increment(1);
+            metrics::histogram!(DRAFT_CONFIDENCE).record(f64::from(doc.confidence));
+            tracing::info!(approval = %doc.id, confidence = doc.confidence,
+                action = doc.action.as_str(), priority = doc.priority.as_str(),
+                superseded = outcome == CreateOutcome::CreatedSuperseded, "draft stored");
+        }
+        self.enqueue_follow_ups(&job, &doc).await
+    }
+
+    /// `post_note` and `assign_conversation` for the stored draft, queued together once.
+    async fn enqueue_follow_ups(
+        &self,
+        job: &GenerateDraft,
+        doc: &DraftDoc,
+    ) -> Result<(), JobError> {
+        let meta: JobMeta = job.message.meta.clone();
+        let note = PostNote {
+            meta: meta.clone(),
+            account_id: doc.account_id,
+            conversation_id: doc.conversation_id,
+            approval_id: doc.id.clone(),
+        };
+        let assign = AssignConversation {
+            meta,
+            account_id: doc.account_id,
+            conversation_id: doc.conversation_id,
+            reason: AssignReason::Drafted {
+                approval_id: doc.id.clone(),
+                priority: doc.priority.as_str().to_owned(),
+                text: doc.customer_message.clone(),
+                vip: doc.vip,
+            },
+        };
+        let jobs = [
+            NewJob::encode(&note).map_err(queue_failure)?,
+            NewJob::encode(&assign).map_err(queue_failure)?,
+        ];
+        self.deps
+            .queue
+            .enqueue_batch(&[format!("drafted:{}", doc.id)], &jobs)
+            .await
+            .map_err(queue_failure)?;
+        Ok(())
+    }
+}
+
+/// The approval item's immutable part for `draft`.
+pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
+    let message = &job.message;
+    DraftDoc {
+        id,
+        account_id: message.account_id,
+        conversation_id: message.conversation_id,
+        message_id: message.message_id,
+        customer_message: message.content.clone(),
+        draft: draft.text.clone(),
+        confidence: draft.confidence,
+        action: match draft.action {
+            Action::Send => approvals::Action::Send,
+            Action::Review => approvals::Action::Review,
+            Action::Escalate => approvals::Action::Escalate,
+        },
+        priority: match draft.priority {
+            Priority::Urgent => approvals::Priority::Urgent,
+            Priority::High => approvals::Priority::High,
+            Priority::Normal => approvals::Priority::Normal,
+            Priority::Low => approvals::Priority::Low,
+        },
+        sentiment: draft.sentiment.as_str().to_owned(),
+        sources: draft
+            .sources
+            .iter()
+            .map(|s| SourceRef {
+                source: s.source.clone(),
+                title: s.title.clone(),
+                relevance: s.relevance,
+            })
+            .collect(),
+        degraded: draft
+            .degraded
+            .iter()
+            .map(|d| {
+                match d {
+                    Degradation::KnowledgeUnavailable => "knowledge_unavailable",
+                    Degradation::NoKnowledge => "no_knowledge",
+                    Degradation::DrafterUnavailable => "drafter_unavailable",
+                }
+                .to_owned()
+            })
+            .collect(),
+        placeholder: draft.backend == DrafterKind::Placeholder,
+        safety: draft.safety,
+        vip: draft.vip,
+        drafter: match draft.backend {
+            DrafterKind::Extractive => "extractive",
+            DrafterKind::Llm => "llm",
+            DrafterKind::Placeholder => "placeholder",
+        }
+        .to_owned(),
+        delivery_id: message.meta.delivery_id.clone(),
+        received_at_ms: message.meta.received_at_ms,
+        created_at_ms: approvals::now_ms(),
+    }
+}

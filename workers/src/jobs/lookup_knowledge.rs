@@ -1,0 +1,100 @@
+//! `lookup_knowledge` (`copydesk-knowledge`): supersedes the conversation's older pending
+//! draft, finds passages for the customer message plus recent context, and enqueues
+//! `generate_draft`. When the retriever keeps failing, the last attempt continues
+//! **degraded**: the draft is made without knowledge and says so.
+
+use std::sync::Arc;
+
+use copydesk::jobs::{GenerateDraft, LookupKnowledge};
+use copydesk::queue::{JobAttempt, JobError};
+
+use super::context::recent_context;
+use super::{queue_failure, store_failure, Deps};
+use crate::knowledge::{KnowledgeBackend, KnowledgeQuery};
+
+/// The knowledge stage.
+#[derive(Clone)]
+pub struct KnowledgeStage {
+    deps: Deps,
+    backend: Arc<KnowledgeBackend>,
+    top_k: usize,
+}
+
+impl std::fmt::Debug for KnowledgeStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnowledgeStage")
+            .field("top_k", &self.top_k)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KnowledgeStage {
+    /// A stage retrieving `top_k` passages from `backend`.
+    pub fn new(deps: Deps, backend: Arc<KnowledgeBackend>, top_k: usize) -> Self {
+        Self {
+            deps,
+            backend,
+            top_k,
+        }
+    }
+
+    /// Handles one attempt.
+    pub async fn handle(&self, job: LookupKnowledge, attempt: JobAttempt) -> Result<(), JobError> {
+        // One draft in flight per conversation: a newer message retires the older draft now,
+        // before its replacement is even written.
+        let superseded = self
+            .deps
+            .approvals
+            .supersede_older(job.account_id, job.conversation_id, job.message_id)
+            .await
+            .map_err(store_failure)?;
+        if superseded {
+            tracing::info!(
+                conversation = job.conversation_id,
+                "older pending draft superseded"
+            );
+        }
+        // Context is best effort: without Chatwoot (or when it fails) the message stands alone.
+        let context = match &self.deps.chatwoot {
+            Some(chatwoot) => recent_context(chatwoot, job.conversation_id, job.message_id)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "conversation context unavailable; drafting without it");
+                    Vec::new()
+                }),
+            None => Vec::new(),
+        };
+        let query = KnowledgeQuery::new(job.content.clone())
+            .with_context(
+                context
+                    .iter()
+                    .filter(|line| line.from_customer)
+                    .map(|line| line.text.clone())
+                    .collect(),
+            )
+            .with_top_k(self.top_k);
+        let (passages, knowledge_degraded) = match self.backend.retrieve(&query).await {
+            Ok(passages) => (passages, false),
+            Err(error) if error.is_retryable() && !attempt.is_last() => {
+                return Err(JobError::retryable(error));
+            }
+            Err(error) => {
+                tracing::warn!(%error, attempt = attempt.attempt,
+                    "knowledge lookup failed for good; drafting without knowledge (degraded)");
+                (Vec::new(), true)
+            }
+        };
+        let next = GenerateDraft {
+            message: job,
+            passages,
+            knowledge_degraded,
+            context,
+        };
+        self.deps
+            .queue
+            .enqueue(&next)
+            .await
+            .map_err(queue_failure)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+//! The job handlers: one module per queue, each a small struct holding what its stage needs
+//! and one `handle(job, attempt)` that the shared runner ([`copydesk::queue::run_worker`])
+//! calls once per attempt. A handler returns `Ok` only after its side effect is stored, so a
+//! crash before that replays the job; every side effect is idempotent on the job's cause.
+//!
+//! - [`lookup_knowledge`]: passages for the customer message (degraded when retries are spent).
+//! - [`generate_draft`]: the draft, the approval item, then `post_note` + `assign_conversation`.
+//! - [`post_note`]: the draft as a private note for agents.
+//! - [`send_reply`]: the approved text as a public reply, exactly once.
+//! - [`assign_conversation`]: routing decision → Chatwoot assignment and priority.
+//! - [`track_conversation`]: lifecycle state, FRT/TTR/SLA metrics, auto-close.
+
+pub mod assign_conversation;
+pub mod context;
+pub mod generate_draft;
+pub mod lookup_knowledge;
+pub mod post_note;
+pub mod send_reply;
+pub mod track_conversation;
+
+use std::sync::Arc;
+
+use copydesk::approvals::{ApprovalError, ApprovalStore};
+use copydesk::chatwoot::{ChatwootClient, ChatwootError};
+use copydesk::queue::{JobError, QueueClient, QueueError};
+
+/// What every stage shares: the queue, the approval store and (when configured) Chatwoot.
+#[derive(Clone, Debug)]
+pub struct Deps {
+    /// Queue access (enqueue follow-up jobs, keys, connection).
+    pub queue: QueueClient,
+    /// Approval items.
+    pub approvals: ApprovalStore,
+    /// The Chatwoot API, when `CHATWOOT_*` is configured.
+    pub chatwoot: Option<Arc<ChatwootClient>>,
+}
+
+impl Deps {
+    /// Dependencies on `queue`, with Chatwoot if given.
+    pub fn new(queue: QueueClient, chatwoot: Option<ChatwootClient>) -> Self {
+        let approvals = ApprovalStore::new(queue.connection(), queue.keys().clone());
+        Self {
+            queue,
+            approvals,
+            chatwoot: chatwoot.map(Arc::new),
+        }
+    }
+}
+
+/// A Chatwoot failure as a job error: retryable for 5xx, 408, 429, timeouts and connection
+/// errors; permanent for the rest (401, 404, 422 …: trying again cannot help).
+pub fn chatwoot_failure(error: ChatwootError) -> JobError {
+    if error.is_retryable() {
+        JobError::Retryable(error.into())
+    } else {
+        JobError::Permanent(error.into())
+    }
+}
+
+/// A Redis failure while storing or reading state: retryable.
+pub(crate) fn store_failure(error: ApprovalError) -> JobError {
+    JobError::Retryable(error.into())
+}
+
+/// A queue failure while enqueueing a follow-up: retryable.
+pub(crate) fn queue_failure(error: QueueError) -> JobError {
+    JobError::Retryable(error.into())
+}

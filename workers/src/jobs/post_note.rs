@@ -1,0 +1,123 @@
+//! `post_note` (`copydesk-notes`): posts an approval item's draft as a private note formatted
+//! for agents (confidence, action, priority, sources) and records the note id on the item.
+//! The note carries an idempotency key, so a retry after an ambiguous failure finds the note
+//! it already posted instead of posting a second one. If Chatwoot keeps failing, the job ends
+//! in the dead-letter store and the approval item stays usable without its note.
+
+use std::sync::Arc;
+
+use copydesk::approvals::{now_ms, ApprovalItem};
+use copydesk::chatwoot::{ChatwootClient, NewMessage};
+use copydesk::jobs::PostNote;
+use copydesk::metrics::PIPELINE_LATENCY_SECONDS;
+use copydesk::queue::{JobAttempt, JobError};
+
+use super::{chatwoot_failure, store_failure, Deps};
+
+/// The note stage.
+#[derive(Clone, Debug)]
+pub struct NoteStage {
+    deps: Deps,
+    chatwoot: Arc<ChatwootClient>,
+}
+
+/// The idempotency key of an approval item's private note.
+pub fn note_key(approval_id: &str) -> String {
+    format!("copydesk-note:{approval_id}")
+}
+
+impl NoteStage {
+    /// A stage posting through `chatwoot`.
+    pub fn new(deps: Deps, chatwoot: Arc<ChatwootClient>) -> Self {
+        Self { deps, chatwoot }
+    }
+
+    /// Handles one attempt.
+    pub async fn handle(&self, job: PostNote, attempt: JobAttempt) -> Result<(), JobError> {
+        let approvals = &self.deps.approvals;
+        let Some(item) = approvals
+            .get(&job.approval_id)
+            .await
+            .map_err(store_failure)?
+        else {
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "approval item {} does not exist (purged?)",
+                job.approval_id
+            )));
+        };
+        if item.note_id.is_some() {
+            return Ok(());
+        }
+        let key = note_key(&item.doc.id);
+        if attempt.may_have_run_before() {
+            let found = self
+                .chatwoot
+                .find_message_by_idempotency_key(job.conversation_id, &key)
+                .await
+                .map_err(chatwoot_failure)?;
+            if let Some(note) = found {
+                tracing::info!(
+                    note = note.id,
+                    "note was posted by an earlier attempt; not posting again"
+                );
+                approvals
+                    .set_note_id(&item.doc.id, note.id)
+                    .await
+                    .map_err(store_failure)?;
+                return Ok(());
+            }
+        }
+        let message = NewMessage::private_note(format_note(&item)).with_idempotency_key(key);
+        let note = self
+            .chatwoot
+            .create_message(job.conversation_id, &message)
+            .await
+            .map_err(chatwoot_failure)?;
+        approvals
+            .set_note_id(&item.doc.id, note.id)
+            .await
+            .map_err(store_failure)?;
+        let latency_ms = (now_ms() - job.meta.received_at_ms).max(0);
+        metrics::histogram!(PIPELINE_LATENCY_SECONDS).record(latency_ms as f64 / 1000.0);
+        tracing::info!(note = note.id, latency_ms, "draft posted as a private note");
+        Ok(())
+    }
+}
+
+/// The private note's text: a header line with the drafter's advice, the draft, the sources
+/// and how to act on it.
+pub fn format_note(item: &ApprovalItem) -> String {
+    let doc = &item.doc;
+    let mut note = format!(
+        "Copydesk draft: confidence {}/100 · recommended: {} · priority: {}",
+        doc.confidence,
+        doc.action.as_str().to_uppercase(),
+        doc.priority.as_str()
+    );
+    if doc.vip {
+        note.push_str(" · VIP");
+    }
+    if doc.safety {
+        note.push_str(" · SAFETY");
+    }
+    note.push_str("\n\n");
+    note.push_str(&doc.draft);
+    note.push_str("\n\nSources:");
+    if doc.sources.is_empty() {
+        note.push_str(" none");
+    }
+    for source in &doc.sources {
+        note.push_str(&format!(
+            "\n- {} ({}, relevance {:.2})",
+            source.title, source.source, source.relevance
+        ));
+    }
+    if !doc.degraded.is_empty() {
+        note.push_str(&format!("\nDegraded: {}", doc.degraded.join(", ")));
+    }
+    note.push_str(&format!(
+        "\nApproval {} · sentiment {} · drafter {}. Approve, edit, reject or escalate it in the Copydesk queue.",
+        doc.id, doc.sentiment, doc.drafter
+    ));
+    note
+}
