@@ -3,7 +3,7 @@
 //!
 //! Redis layout (under the queue prefix):
 //! - `approval:{id}`: a hash with `doc` (the immutable draft, JSON), `status`, `decision`
-//!   (JSON, once decided), `note_id`, `reply_message_id`, `updated_at_ms`.
+//!   (JSON, once decided), `note_id`, `note_posted_at_ms`, `reply_message_id`, `updated_at_ms`.
 //! - `approvals:pending`: sorted set of pending ids, score = priority rank × 10¹³ + created ms,
 //!   so `ZRANGE` yields urgent first, then oldest first.
 //! - `approvals:all`: sorted set of every id by creation time (listing by status, newest first).
@@ -288,6 +288,8 @@ pub struct ApprovalItem {
     pub decision: Option<DecisionRecord>,
     /// Chatwoot message id of the private note, once posted.
     pub note_id: Option<i64>,
+    /// When the note was stored (Unix ms).
+    pub note_posted_at_ms: Option<i64>,
     /// Chatwoot message id of the public reply, once posted.
     pub reply_message_id: Option<i64>,
     /// Why the reply was held back, if it was.
@@ -548,6 +550,7 @@ impl ApprovalStore {
             status,
             decision,
             note_id: number("note_id"),
+            note_posted_at_ms: number("note_posted_at_ms"),
             reply_message_id: number("reply_message_id"),
             held_back_reason: fields.get("held_back_reason").cloned(),
             updated_at_ms: number("updated_at_ms").unwrap_or(doc.created_at_ms),
@@ -699,7 +702,12 @@ impl ApprovalStore {
     /// Records the private note's Chatwoot id (the item stays as it is otherwise).
     pub async fn set_note_id(&self, id: &str, note_id: i64) -> Result<(), ApprovalError> {
         let mut conn = self.conn.clone();
-        let _: () = conn.hset(self.item_key(id), "note_id", note_id).await?;
+        let _: () = conn
+            .hset_multiple(
+                self.item_key(id),
+                &[("note_id", note_id), ("note_posted_at_ms", now_ms())],
+            )
+            .await?;
         Ok(())
     }
 }

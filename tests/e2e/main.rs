@@ -2,4 +2,5 @@
 
 mod chatwoot;
 mod ingress;
+mod pipeline;
 mod queue_layer;
