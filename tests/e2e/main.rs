@@ -4,3 +4,4 @@ mod chatwoot;
 mod ingress;
 mod pipeline;
 mod queue_layer;
+mod replies;
