@@ -14,6 +14,17 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default `COPYDESK_SHUTDOWN_TIMEOUT_SECS`: well inside Kubernetes' 30 s grace period.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The operator ops API (`/api/...`): its own listener and bearer token. Configured only when
+/// `COPYDESK_OPS_LISTEN` is set; without it the ingress serves no ops API at all.
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    /// `COPYDESK_OPS_LISTEN`, e.g. `127.0.0.1:8081`: keep it off the public webhook address.
+    pub listen: SocketAddr,
+    /// `COPYDESK_OPS_TOKEN`: operators send `Authorization: Bearer <token>`. Required once
+    /// `COPYDESK_OPS_LISTEN` is set; never printed.
+    pub token: SecretString,
+}
+
 /// Everything the ingress needs to run.
 #[derive(Debug, Clone)]
 pub struct IngressConfig {
@@ -31,6 +42,9 @@ pub struct IngressConfig {
     pub signature_tolerance: Duration,
     /// `COPYDESK_SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `COPYDESK_OPS_LISTEN` + `COPYDESK_OPS_TOKEN`: the ops API, if `COPYDESK_OPS_LISTEN` is
+    /// set (`None`: no ops listener).
+    pub ops: Option<OpsConfig>,
 }
 
 impl IngressConfig {
@@ -65,6 +79,17 @@ impl IngressConfig {
                 reason: "must be at least 1".into(),
             });
         }
+        let ops = match env.get("COPYDESK_OPS_LISTEN") {
+            None => None,
+            Some(_) => Some(OpsConfig {
+                listen: parsed_or(env, "COPYDESK_OPS_LISTEN", default_listen)?,
+                token: SecretString::from(required(
+                    env,
+                    "COPYDESK_OPS_TOKEN",
+                    "COPYDESK_OPS_LISTEN is set, so the ops API needs a bearer token: set it to a long random secret",
+                )?),
+            }),
+        };
         Ok(Self {
             redis,
             listen: parsed_or(env, "COPYDESK_LISTEN", default_listen)?,
@@ -81,6 +106,7 @@ impl IngressConfig {
                 "COPYDESK_SHUTDOWN_TIMEOUT_SECS",
                 DEFAULT_SHUTDOWN_TIMEOUT,
             )?,
+            ops,
         })
     }
 }
@@ -111,6 +137,34 @@ mod tests {
         assert_eq!(config.signature_tolerance, Duration::from_secs(300));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
         assert!(config.metrics_listen.is_none());
+        assert!(
+            config.ops.is_none(),
+            "no ops API unless COPYDESK_OPS_LISTEN is set"
+        );
+    }
+
+    #[test]
+    fn ops_listen_without_a_token_names_the_token_variable() {
+        let err = IngressConfig::from_env(&env(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("COPYDESK_WEBHOOK_SECRETS", "s"),
+            ("COPYDESK_OPS_LISTEN", "127.0.0.1:8081"),
+        ]))
+        .expect_err("no ops token");
+        assert!(err.to_string().contains("COPYDESK_OPS_TOKEN"), "{err}");
+        let config = IngressConfig::from_env(&env(&[
+            ("REDIS_URL", "redis://127.0.0.1:1"),
+            ("COPYDESK_WEBHOOK_SECRETS", "s"),
+            ("COPYDESK_OPS_LISTEN", "127.0.0.1:8081"),
+            ("COPYDESK_OPS_TOKEN", "very-secret-ops-token"),
+        ]))
+        .expect("valid ops config");
+        let ops = config.ops.expect("ops configured");
+        assert_eq!(ops.listen.to_string(), "127.0.0.1:8081");
+        assert!(
+            !format!("{ops:?}").contains("very-secret-ops-token"),
+            "Debug never prints the token"
+        );
     }
 
     #[test]

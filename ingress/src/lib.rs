@@ -4,11 +4,13 @@
 //! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
 //! - [`routes`]: the one `match (method, path)`; `/livez`, `/readyz`, `/metrics`.
 //! - [`webhook`]: `POST /webhooks/chatwoot` — bounded read, signature, parse, route, enqueue.
+//! - [`ops`]: the operator ops API (`/api/...`) on its own listener, behind a bearer token.
 //! - [`error`]: [`IngressError`] and its mapping to status codes.
 //! - [`response`]: JSON response helper.
 
 pub mod config;
 pub mod error;
+pub mod ops;
 pub mod response;
 pub mod routes;
 pub mod startup;

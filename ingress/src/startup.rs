@@ -55,6 +55,9 @@ pub enum StartupError {
     /// The Redis URL is unusable (an unreachable Redis is not an error at startup).
     #[error("cannot set up the queue client: {0}")]
     Queue(#[from] QueueError),
+    /// The ops API is configured with a blank token.
+    #[error("COPYDESK_OPS_LISTEN is set but COPYDESK_OPS_TOKEN is empty: set it to a long random secret")]
+    OpsTokenMissing,
 }
 
 /// How [`Application::run_until_stopped`] ended.
@@ -72,6 +75,8 @@ pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
     metrics_listener: Option<(TcpListener, SocketAddr)>,
+    // ops API (see crate::ops): bound only when COPYDESK_OPS_LISTEN is set.
+    ops: Option<crate::ops::OpsServer>,
     state: Arc<AppState>,
     shutdown_timeout: Duration,
 }
@@ -93,10 +98,18 @@ impl Application {
             metrics: copydesk::metrics::install(),
             draining: CancellationToken::new(),
         };
+        // ops API (see crate::ops)
+        let ops = match config.ops {
+            Some(ops) => {
+                Some(crate::ops::OpsServer::build(ops, &state.queue, state.draining.clone()).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
             addr,
             metrics_listener,
+            ops,
             state: Arc::new(state),
             shutdown_timeout: config.shutdown_timeout,
         })
@@ -110,6 +123,11 @@ impl Application {
     /// The metrics listener's address, if one was configured.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_listener.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// The ops API's address, if `COPYDESK_OPS_LISTEN` was configured.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().map(crate::ops::OpsServer::addr)
     }
 
     /// Serves until `shutdown` is cancelled, then: `/readyz` turns 503, the listeners close,
@@ -145,7 +163,13 @@ impl Application {
                 accept_loop(listener, metrics_handler, &graceful, draining.clone()).await;
             }
         };
-        tokio::join!(main_loop, metrics_loop);
+        // ops API (see crate::ops)
+        let ops_loop = async {
+            if let Some(ops) = self.ops {
+                ops.serve(&graceful, draining.clone()).await;
+            }
+        };
+        tokio::join!(main_loop, metrics_loop, ops_loop);
         tracing::info!(
             "shutting down: readiness off, listeners closed, draining in-flight requests"
         );

@@ -4,7 +4,9 @@
 //! - [`chatwoot`]: the Chatwoot REST client (classified errors, config section).
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
 //! - [`event`]: the typed Chatwoot webhook model and its routing to jobs.
+//! - [`events`]: the operator event stream (new drafts, decisions) behind `GET /api/events`.
 //! - [`jobs`]: the job types of the pipeline, one per queue.
+//! - [`learning`]: one record per operator decision (draft vs. final text) for JSONL export.
 //! - [`metrics`]: every Prometheus metric name, declared once, and the exporter.
 //! - [`queue`]: the Redis Streams queue layer (producer, apalis backend, dead letters).
 //! - [`signature`]: Chatwoot webhook signature verification (HMAC-SHA256, several secrets).
@@ -15,7 +17,9 @@ pub mod approvals;
 pub mod chatwoot;
 pub mod config;
 pub mod event;
+pub mod events;
 pub mod jobs;
+pub mod learning;
 pub mod metrics;
 pub mod queue;
 pub mod shutdown;

@@ -2,6 +2,7 @@
 
 mod chatwoot;
 mod ingress;
+mod ops_api;
 mod pipeline;
 mod queue_layer;
 mod replies;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use copydesk::config::RedisConfig;
 use copydesk::signature::parse_secrets;
-use copydesk_ingress::config::{DEFAULT_MAX_BODY_BYTES, DEFAULT_SHUTDOWN_TIMEOUT};
+use copydesk_ingress::config::{OpsConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_SHUTDOWN_TIMEOUT};
 use copydesk_ingress::{Application, IngressConfig, ShutdownOutcome};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -37,6 +37,22 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         signature_tolerance: copydesk::signature::DEFAULT_TOLERANCE,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        // No ops API unless a test asks for one (see `with_ops`).
+        ops: None,
+    }
+}
+
+/// The bearer token of the ops API that [`with_ops`] configures.
+pub const TEST_OPS_TOKEN: &str = "copydesk-test-ops-token";
+
+/// `config` with the ops API on `127.0.0.1:0` behind [`TEST_OPS_TOKEN`].
+pub fn with_ops(config: IngressConfig) -> IngressConfig {
+    IngressConfig {
+        ops: Some(OpsConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: TEST_OPS_TOKEN.into(),
+        }),
+        ..config
     }
 }
 
@@ -45,6 +61,8 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
 pub struct TestIngress {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where the ops API listens, if configured ([`with_ops`]).
+    pub ops_addr: Option<SocketAddr>,
     /// Its key prefix.
     pub prefix: String,
     /// An HTTP client.
@@ -74,6 +92,7 @@ pub async fn spawn_ingress_with(config: IngressConfig) -> TestIngress {
         .await
         .expect("the test ingress builds");
     let addr = app.addr();
+    let ops_addr = app.ops_addr();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let http = reqwest::Client::builder()
@@ -87,6 +106,7 @@ pub async fn spawn_ingress_with(config: IngressConfig) -> TestIngress {
     );
     TestIngress {
         addr,
+        ops_addr,
         prefix,
         http,
         secret: TEST_SECRET.to_owned(),
@@ -101,6 +121,14 @@ impl TestIngress {
     /// `http://{addr}{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// `http://{ops_addr}{path}`; panics when the ingress has no ops API ([`with_ops`]).
+    pub fn ops_url(&self, path: &str) -> String {
+        let addr = self
+            .ops_addr
+            .expect("the ops API is configured (build the config with `with_ops`)");
+        format!("http://{addr}{path}")
     }
 
     /// Posts a signed webhook with a fresh delivery id.

@@ -1,0 +1,30 @@
+//! `GET /api/queues`: the depth of every queue (pending, running, scheduled, dead, oldest age)
+//! and the approval backlog.
+
+use copydesk::jobs::ALL_QUEUES;
+use serde_json::{json, Value};
+
+use super::error::OpsError;
+use super::OpsState;
+
+/// Every queue of [`ALL_QUEUES`] in pipeline order, plus totals.
+pub(crate) async fn list(state: &OpsState) -> Result<Value, OpsError> {
+    let mut queues = Vec::with_capacity(ALL_QUEUES.len());
+    for queue in ALL_QUEUES {
+        let depth = state.queue.depth(queue).await?;
+        queues.push(json!({
+            "queue": queue,
+            "pending": depth.pending,
+            "running": depth.running,
+            "scheduled": depth.scheduled,
+            "dead": depth.dead,
+            "oldest_age_secs": depth.oldest_age_secs,
+            "idle": depth.is_idle(),
+        }));
+    }
+    Ok(json!({
+        "queues": queues,
+        "dead_letters": state.dead_letters.count().await?,
+        "approvals_pending": state.approvals.pending_count().await?,
+    }))
+}
