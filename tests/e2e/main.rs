@@ -1,7 +1,9 @@
 //! End-to-end tests.
 
+mod assignment;
 mod chatwoot;
 mod ingress;
+mod lifecycle;
 mod ops_api;
 mod pipeline;
 mod queue_layer;
