@@ -608,6 +608,9 @@ impl ApprovalStore {
     }
 
     async fn fetch_many(&self, ids: &[String]) -> Result<Vec<ApprovalItem>, ApprovalError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in ids {
             pipe.hgetall(self.item_key(id));

@@ -21,6 +21,7 @@ pub mod events;
 pub mod jobs;
 pub mod learning;
 pub mod metrics;
+pub mod operator;
 pub mod queue;
 pub mod shutdown;
 pub mod signature;

@@ -17,7 +17,10 @@ async fn drafted(conversation: i64) -> (Pipeline, ApprovalItem) {
         .await
         .expect("pipeline starts");
     let message = p.chatwoot.incoming_messages(conversation)[0].clone();
-    assert_eq!(p.deliver_message_webhook(conversation, message.id).await, 202);
+    assert_eq!(
+        p.deliver_message_webhook(conversation, message.id).await,
+        202
+    );
     let id = p.approval_id(conversation, message.id);
     let item = p.wait_for_note(&id, WAIT).await.expect("draft with note");
     (p, item)
@@ -25,7 +28,12 @@ async fn drafted(conversation: i64) -> (Pipeline, ApprovalItem) {
 
 /// What the ops API does on a decision that sends something: decide, then queue `send_reply`.
 async fn decide_and_send(p: &Pipeline, item: &ApprovalItem, decision: Decision) -> ApprovalItem {
-    let applied = match p.approvals.decide(&item.doc.id, decision).await.expect("decide") {
+    let applied = match p
+        .approvals
+        .decide(&item.doc.id, decision)
+        .await
+        .expect("decide")
+    {
         DecideOutcome::Applied(item) => *item,
         other => panic!("decision not applied: {other:?}"),
     };
@@ -55,7 +63,14 @@ async fn wait_settled(p: &Pipeline, id: &str) -> ApprovalItem {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn approve_sends_the_draft_once_with_our_source_id() {
     let (p, item) = drafted(101).await;
-    decide_and_send(&p, &item, Decision::Approve { operator: "ana".into() }).await;
+    decide_and_send(
+        &p,
+        &item,
+        Decision::Approve {
+            operator: "ana".into(),
+        },
+    )
+    .await;
     let done = wait_settled(&p, &item.doc.id).await;
     assert_eq!(done.status, ApprovalStatus::Sent);
     let replies = p.chatwoot.public_replies(101);
@@ -112,14 +127,24 @@ async fn ten_dropped_answers_in_a_row_still_send_one_reply() {
     let (p, item) = drafted(101).await;
     p.chatwoot
         .fail_next_on(Endpoint::CreateMessage, 10, Fault::DropAfterApply);
-    decide_and_send(&p, &item, Decision::Approve { operator: "ana".into() }).await;
+    decide_and_send(
+        &p,
+        &item,
+        Decision::Approve {
+            operator: "ana".into(),
+        },
+    )
+    .await;
     let done = wait_settled(&p, &item.doc.id).await;
     assert_eq!(done.status, ApprovalStatus::Sent);
     let replies = p.chatwoot.public_replies(101);
     assert_eq!(replies.len(), 1, "{replies:?}");
     let posts = p.chatwoot.requests_to(Endpoint::CreateMessage);
     assert_eq!(
-        posts.iter().filter(|r| r.body.as_ref().is_some_and(|b| b["private"] == false)).count(),
+        posts
+            .iter()
+            .filter(|r| r.body.as_ref().is_some_and(|b| b["private"] == false))
+            .count(),
         1,
         "the reply was posted once; later attempts found it"
     );
@@ -128,15 +153,27 @@ async fn ten_dropped_answers_in_a_row_still_send_one_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_newer_customer_message_supersedes_the_draft_and_a_decision_conflicts() {
     let (p, item) = drafted(101).await;
-    let (newer, status) = p.customer_writes(101, "Also, do you have AN-8 hose ends?").await;
+    let (newer, status) = p
+        .customer_writes(101, "Also, do you have AN-8 hose ends?")
+        .await;
     assert_eq!(status, 202);
     let newer_id = p.approval_id(101, newer);
     p.wait_for_note(&newer_id, WAIT).await.expect("newer draft");
-    let old = p.approvals.get(&item.doc.id).await.expect("get").expect("item");
+    let old = p
+        .approvals
+        .get(&item.doc.id)
+        .await
+        .expect("get")
+        .expect("item");
     assert_eq!(old.status, ApprovalStatus::Superseded);
     let outcome = p
         .approvals
-        .decide(&item.doc.id, Decision::Approve { operator: "ana".into() })
+        .decide(
+            &item.doc.id,
+            Decision::Approve {
+                operator: "ana".into(),
+            },
+        )
         .await
         .expect("decide");
     assert_eq!(outcome, DecideOutcome::Conflict(ApprovalStatus::Superseded));
@@ -151,7 +188,14 @@ async fn a_reply_to_a_resolved_conversation_is_held_back() {
         .toggle_status(101, ConversationStatus::Resolved, None)
         .await
         .expect("resolve");
-    decide_and_send(&p, &item, Decision::Approve { operator: "ana".into() }).await;
+    decide_and_send(
+        &p,
+        &item,
+        Decision::Approve {
+            operator: "ana".into(),
+        },
+    )
+    .await;
     let done = wait_settled(&p, &item.doc.id).await;
     assert_eq!(done.status, ApprovalStatus::HeldBack);
     assert!(done

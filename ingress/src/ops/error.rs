@@ -74,6 +74,17 @@ impl From<ApprovalError> for OpsError {
     }
 }
 
+impl From<copydesk::operator::OperatorError> for OpsError {
+    fn from(error: copydesk::operator::OperatorError) -> Self {
+        match error {
+            copydesk::operator::OperatorError::Store(e) => e.into(),
+            copydesk::operator::OperatorError::FollowUpNotQueued { id, queue, cause } => {
+                Self::FollowUpNotQueued { id, queue, cause }
+            }
+        }
+    }
+}
+
 impl From<QueueError> for OpsError {
     fn from(error: QueueError) -> Self {
         match error {

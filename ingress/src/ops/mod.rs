@@ -56,6 +56,7 @@ const ACCEPT_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_mill
 pub(crate) struct OpsState {
     pub(crate) queue: QueueClient,
     pub(crate) approvals: ApprovalStore,
+    pub(crate) operator: copydesk::operator::Operator,
     pub(crate) dead_letters: DeadLetters,
     token: SecretString,
     /// Opens the event streams' own connections (`XREAD BLOCK` must not share one).
@@ -107,6 +108,7 @@ impl OpsServer {
         let state = OpsState {
             queue: queue.clone(),
             approvals: ApprovalStore::new(queue.connection(), queue.keys().clone()),
+            operator: copydesk::operator::Operator::new(queue.clone()),
             dead_letters: DeadLetters::new(queue),
             token: config.token,
             redis,

@@ -148,15 +148,35 @@ mod tests {
     fn last_attempt() {
         assert!(!JobAttempt {
             attempt: 1,
-            max_attempts: 3
+            max_attempts: 3,
             redelivered: false,
         }
         .is_last());
         assert!(JobAttempt {
             attempt: 3,
-            max_attempts: 3
+            max_attempts: 3,
             redelivered: false,
         }
         .is_last());
+    }
+
+    #[test]
+    fn a_retry_or_redelivery_may_have_run_before() {
+        let first = JobAttempt {
+            attempt: 1,
+            max_attempts: 3,
+            redelivered: false,
+        };
+        assert!(!first.may_have_run_before());
+        assert!(JobAttempt {
+            attempt: 2,
+            ..first
+        }
+        .may_have_run_before());
+        assert!(JobAttempt {
+            redelivered: true,
+            ..first
+        }
+        .may_have_run_before());
     }
 }

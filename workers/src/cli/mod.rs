@@ -4,9 +4,11 @@
 //! - `copydesk queues`: depth, running, scheduled, dead and oldest-job age per queue.
 //! - `copydesk dead-letters list|show|retry|purge`.
 //! - `copydesk approvals list|show|approve|edit|reject|escalate`.
-//! - `copydesk learning export --since …`.
+//! - `copydesk learning export --since … [--output FILE]`.
 
+mod approvals;
 mod dead_letters;
+mod learning;
 mod queues;
 
 use std::process::ExitCode;
@@ -50,6 +52,25 @@ enum Command {
     /// Inspect and replay jobs whose retries are spent.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(dead_letters::DeadLetterCommand),
+    /// Review approval items without a UI.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalCommand),
+    /// Learning data from operators' decisions.
+    #[command(subcommand)]
+    Learning(LearningCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LearningCommand {
+    /// Write the records as JSON Lines.
+    Export {
+        /// Unix ms, an RFC 3339 time, or a duration back from now (24h, 7d).
+        #[arg(long, value_parser = learning::parse_since, default_value = "0")]
+        since: i64,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -105,6 +126,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Queues { json } => queues::print(&queue_client().await?, json).await,
         Command::DeadLetters(command) => dead_letters::run(&queue_client().await?, command).await,
+        Command::Approvals(command) => approvals::run(&queue_client().await?, command).await,
+        Command::Learning(LearningCommand::Export { since, output }) => {
+            let n = learning::export(&queue_client().await?, since, output.as_deref()).await?;
+            eprintln!("exported {n} learning record(s)");
+            Ok(())
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use copydesk::approvals::{self, ApprovalStore, CreateOutcome, DraftDoc, SourceRef};
+use copydesk::events::{publish_event, EventKind};
 use copydesk::jobs::{AssignConversation, AssignReason, GenerateDraft, JobMeta, PostNote};
 use copydesk::metrics::{DRAFTS_TOTAL, DRAFT_CONFIDENCE};
 use copydesk::queue::{JobAttempt, JobError, NewJob};
@@ -82,7 +83,31 @@ impl DraftStage {
                 action = doc.action.as_str(), priority = doc.priority.as_str(),
                 superseded = outcome == CreateOutcome::CreatedSuperseded, "draft stored");
         }
+        if outcome == CreateOutcome::Created {
+            self.announce(&doc).await;
+        }
         self.enqueue_follow_ups(&job, &doc).await
+    }
+
+    /// Publishes the `draft` event for live operator views (best effort: the item is stored
+    /// and listed whether or not anyone hears about it).
+    async fn announce(&self, doc: &DraftDoc) {
+        let event = serde_json::json!({
+            "approval_id": doc.id,
+            "account_id": doc.account_id,
+            "conversation_id": doc.conversation_id,
+            "priority": doc.priority.as_str(),
+            "action": doc.action.as_str(),
+            "confidence": doc.confidence,
+            "customer_message": doc.customer_message,
+            "created_at_ms": doc.created_at_ms,
+        });
+        let mut conn = self.deps.queue.connection();
+        if let Err(error) =
+            publish_event(&mut conn, self.deps.queue.keys(), EventKind::Draft, &event).await
+        {
+            tracing::warn!(approval = %doc.id, %error, "draft event not published");
+        }
     }
 
     /// `post_note` and `assign_conversation` for the stored draft, queued together once.

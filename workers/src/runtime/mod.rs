@@ -47,6 +47,8 @@ pub struct Fleet {
     routing: Option<Arc<RoutingTable>>,
     lifecycle: Option<Arc<LifecyclePolicy>>,
     redrive: Option<crate::deadletter::RedriveSchedule>,
+    waiting_poll: Duration,
+    sweep_interval: Duration,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -91,6 +93,12 @@ impl Fleet {
         let queue = QueueClient::build(&redis)
             .await
             .with_context(|| format!("connecting to Redis at {}", redis.redacted_url()))?;
+        queue.ping().await.with_context(|| {
+            format!(
+                "Redis at {} does not answer: check REDIS_URL and that Redis is up",
+                redis.redacted_url()
+            )
+        })?;
 
         let knowledge = if roles.contains(&Role::Knowledge) {
             let config = KnowledgeConfig::from_env(env)?;
@@ -115,7 +123,7 @@ impl Fleet {
         let lifecycle = match (&routing, roles.contains(&Role::Lifecycle)) {
             (Some(table), true) => Some(Arc::new(LifecyclePolicy::from_env(
                 env,
-                table.sla().clone(),
+                *table.sla(),
             )?)),
             _ => None,
         };
@@ -124,7 +132,11 @@ impl Fleet {
         } else {
             None
         };
+        let waiting_poll = crate::jobs::assign_conversation::waiting_poll_from_env(env)?;
+        let sweep_interval = crate::jobs::track_conversation::sweep_interval_from_env(env)?;
         Ok(Self {
+            waiting_poll,
+            sweep_interval,
             redrive,
             roles: roles.to_vec(),
             deps: Deps::new(queue, chatwoot),
@@ -202,7 +214,8 @@ impl Fleet {
                 }
                 Role::Assigner => {
                     let table = self.routing.clone().context("routing not built")?;
-                    let stage = AssignStage::new(deps.clone(), table);
+                    let stage =
+                        AssignStage::new(deps.clone(), table).with_waiting_poll(self.waiting_poll);
                     tasks.spawn({
                         let stage = stage.clone();
                         let shutdown = shutdown.clone();
@@ -218,7 +231,8 @@ impl Fleet {
                 }
                 Role::Lifecycle => {
                     let policy = self.lifecycle.clone().context("lifecycle not built")?;
-                    let stage = LifecycleStage::new(deps.clone(), policy);
+                    let stage = LifecycleStage::new(deps.clone(), policy)
+                        .with_sweep_interval(self.sweep_interval);
                     tasks.spawn({
                         let stage = stage.clone();
                         let shutdown = shutdown.clone();

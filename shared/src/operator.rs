@@ -1,0 +1,229 @@
+//! An operator's decision and everything that follows from it, written once for the ops API
+//! and the `copydesk approvals` CLI.
+//!
+//! A decision is applied atomically by the approval store (a second decision conflicts with
+//! the current status). Then, in order: the learning record and the `decision` event are
+//! written (best effort: a failure is logged, the decision stands),
+//! `copydesk_approvals_total{decision}` is counted, and the follow-up job is queued —
+//! `send_reply` for approve, edit and a reject with the operator's own reply,
+//! `assign_conversation` (escalation) for escalate. Follow-up jobs carry a stable id (the
+//! approval id) and are deduplicated, so repeating the same decision after a failed enqueue
+//! re-queues the job, and never queues one twice.
+
+use serde_json::json;
+
+use crate::approvals::{
+    now_ms, ApprovalError, ApprovalItem, ApprovalStatus, ApprovalStore, DecideOutcome, Decision,
+};
+use crate::events::{publish_event, EventKind};
+use crate::jobs::{AssignConversation, AssignReason, Job, JobMeta, SendReply};
+use crate::learning::{self, LearningRecord};
+use crate::metrics::APPROVALS_TOTAL;
+use crate::queue::{EnqueueOutcome, QueueClient};
+
+/// How recent a decision must be for a repeated request to re-queue its follow-up job: well
+/// inside the queue's dedupe TTL (24 h), so a job that was queued is never queued again.
+pub const REPLAY_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// What a decision did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DecisionOutcome {
+    /// Applied; the follow-up job (if any) is queued.
+    Applied(Box<ApprovalItem>),
+    /// The item is no longer pending: this is its status.
+    Conflict(ApprovalStatus),
+    /// No such item.
+    NotFound,
+    /// An approve of a placeholder or empty draft: nothing to send (edit or reject instead).
+    UnusableDraft,
+}
+
+/// Why a decision could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// The approval store failed.
+    #[error(transparent)]
+    Store(#[from] ApprovalError),
+    /// The decision is stored, but its follow-up job could not be queued; repeating the same
+    /// decision within [`REPLAY_WINDOW_MS`] queues it.
+    #[error("the decision on {id} is stored, but its {queue} job could not be queued: {cause}")]
+    FollowUpNotQueued {
+        /// The approval.
+        id: String,
+        /// The follow-up's queue.
+        queue: &'static str,
+        /// Why.
+        cause: String,
+    },
+}
+
+/// Applies operators' decisions.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    queue: QueueClient,
+    approvals: ApprovalStore,
+}
+
+impl Operator {
+    /// Decisions on `queue`'s Redis.
+    pub fn new(queue: QueueClient) -> Self {
+        let approvals = ApprovalStore::new(queue.connection(), queue.keys().clone());
+        Self { queue, approvals }
+    }
+
+    /// The approval store.
+    pub fn approvals(&self) -> &ApprovalStore {
+        &self.approvals
+    }
+
+    /// Applies `decision` to approval `id` and queues its follow-up (module docs).
+    pub async fn decide(
+        &self,
+        id: &str,
+        decision: Decision,
+    ) -> Result<DecisionOutcome, OperatorError> {
+        if let Decision::Approve { .. } = decision {
+            // The draft is immutable, so checking it before deciding is race-free.
+            match self.approvals.get(id).await? {
+                None => return Ok(DecisionOutcome::NotFound),
+                Some(item) if item.status == ApprovalStatus::Pending && unusable_draft(&item) => {
+                    return Ok(DecisionOutcome::UnusableDraft);
+                }
+                Some(_) => {}
+            }
+        }
+        match self.approvals.decide(id, decision.clone()).await? {
+            DecideOutcome::Applied(item) => {
+                let decided_at_ms = item
+                    .decision
+                    .as_ref()
+                    .map_or_else(now_ms, |record| record.decided_at_ms);
+                tracing::info!(approval_id = %id, decision = decision.label(),
+                    operator = decision.operator(), "approval decided");
+                metrics::counter!(APPROVALS_TOTAL, "decision" => decision.label()).increment(1);
+                self.record(&item, &decision, decided_at_ms).await;
+                self.queue_follow_up(&item, &decision).await?;
+                Ok(DecisionOutcome::Applied(item))
+            }
+            DecideOutcome::Conflict(status) => {
+                self.replay_same_decision(id, &decision).await?;
+                Ok(DecisionOutcome::Conflict(status))
+            }
+            DecideOutcome::NotFound => Ok(DecisionOutcome::NotFound),
+        }
+    }
+
+    /// Writes the learning record and the `decision` event; failures are logged: the decision
+    /// itself is stored and must not look failed.
+    async fn record(&self, item: &ApprovalItem, decision: &Decision, decided_at_ms: i64) {
+        let mut conn = self.queue.connection();
+        let keys = self.queue.keys();
+        let learning = LearningRecord::from_decision(item, decision, decided_at_ms);
+        if let Err(error) = learning::append(&mut conn, keys, &learning).await {
+            tracing::warn!(approval_id = %item.doc.id, %error, "learning record not written");
+        }
+        let event = json!({
+            "approval_id": item.doc.id,
+            "account_id": item.doc.account_id,
+            "conversation_id": item.doc.conversation_id,
+            "decision": decision.label(),
+            "status": item.status.as_str(),
+            "operator": decision.operator(),
+            "priority": item.doc.priority.as_str(),
+            "decided_at_ms": decided_at_ms,
+        });
+        if let Err(error) = publish_event(&mut conn, keys, EventKind::Decision, &event).await {
+            tracing::warn!(approval_id = %item.doc.id, %error, "decision event not published");
+        }
+    }
+
+    /// Queues what the decision asks for: a public reply, an escalation, or nothing.
+    async fn queue_follow_up(
+        &self,
+        item: &ApprovalItem,
+        decision: &Decision,
+    ) -> Result<Option<EnqueueOutcome>, OperatorError> {
+        let doc = &item.doc;
+        let meta = JobMeta {
+            delivery_id: format!("ops:{}", doc.id),
+            received_at_ms: now_ms(),
+        };
+        let (queue, result) = match decision {
+            Decision::Escalate {
+                operator,
+                team,
+                note,
+            } => {
+                let job = AssignConversation {
+                    meta,
+                    account_id: doc.account_id,
+                    conversation_id: doc.conversation_id,
+                    reason: AssignReason::Escalation {
+                        approval_id: doc.id.clone(),
+                        team: team.clone(),
+                        note: note.clone(),
+                        operator: operator.clone(),
+                    },
+                };
+                (AssignConversation::QUEUE, self.queue.enqueue(&job).await)
+            }
+            _ if item.reply_text().is_some() => {
+                let job = SendReply {
+                    meta,
+                    account_id: doc.account_id,
+                    conversation_id: doc.conversation_id,
+                    approval_id: doc.id.clone(),
+                };
+                (SendReply::QUEUE, self.queue.enqueue(&job).await)
+            }
+            _ => return Ok(None),
+        };
+        match result {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(error) => {
+                tracing::error!(approval_id = %doc.id, queue, error = %error,
+                    "decision stored but its follow-up job was not queued");
+                Err(OperatorError::FollowUpNotQueued {
+                    id: doc.id.clone(),
+                    queue,
+                    cause: error.to_string(),
+                })
+            }
+        }
+    }
+
+    /// On a conflict, if the item already carries this same kind of decision, makes sure its
+    /// follow-up job is queued (deduplicated: a no-op when it was; only within
+    /// [`REPLAY_WINDOW_MS`] of the decision, inside the dedupe TTL).
+    async fn replay_same_decision(&self, id: &str, decision: &Decision) -> Result<(), OperatorError> {
+        let Some(item) = self.approvals.get(id).await? else {
+            return Ok(());
+        };
+        let same = item.decision.as_ref().is_some_and(|record| {
+            record.decision.label() == decision.label()
+                && now_ms() - record.decided_at_ms < REPLAY_WINDOW_MS
+        });
+        let waiting = matches!(
+            item.status,
+            ApprovalStatus::Approved
+                | ApprovalStatus::Edited
+                | ApprovalStatus::Rejected
+                | ApprovalStatus::Escalated
+        );
+        if same && waiting {
+            if let Some(record) = item.decision.as_ref() {
+                if let Some(EnqueueOutcome::Queued) =
+                    self.queue_follow_up(&item, &record.decision).await?
+                {
+                    tracing::info!(approval_id = %id, "re-queued the follow-up job of a repeated decision");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when approving would send nothing useful: a placeholder or an empty draft.
+pub fn unusable_draft(item: &ApprovalItem) -> bool {
+    item.doc.placeholder || item.doc.draft.trim().is_empty()
+}
