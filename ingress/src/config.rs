@@ -4,8 +4,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use copydesk::config::{parsed_or, required, secs_or, ConfigError, EnvSource, RedisConfig};
+use copydesk::queue::policy::allow_eviction_from_env;
 use copydesk::signature::{parse_secrets, DEFAULT_TOLERANCE};
 use secrecy::SecretString;
+
+use crate::spool::SpoolConfig;
 
 /// Default `COPYDESK_LISTEN`.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -42,6 +45,16 @@ pub struct IngressConfig {
     pub signature_tolerance: Duration,
     /// `COPYDESK_SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests may take after SIGTERM.
     pub shutdown_timeout: Duration,
+    // --- spool and Redis policy (issue 5) ---
+    /// `COPYDESK_SPOOL_DIR` + `COPYDESK_SPOOL_MAX_BYTES` (default 256 MiB): where webhooks are
+    /// kept (fsync'd, answered 202 `spooled`) while Redis is unreachable, drained when it is
+    /// back. Unset `COPYDESK_SPOOL_DIR` (`None`): no spool, webhooks get 503 while Redis is down.
+    /// See [`crate::spool`].
+    pub spool: Option<SpoolConfig>,
+    /// `COPYDESK_ALLOW_EVICTION=1`: start even if Redis' `maxmemory-policy` is not
+    /// `noeviction` (for managed Redis that does not let you change it); default: refuse.
+    pub allow_eviction: bool,
+    // --- end spool ---
     /// `COPYDESK_OPS_LISTEN` + `COPYDESK_OPS_TOKEN`: the ops API, if `COPYDESK_OPS_LISTEN` is
     /// set (`None`: no ops listener).
     pub ops: Option<OpsConfig>,
@@ -92,6 +105,8 @@ impl IngressConfig {
         };
         Ok(Self {
             redis,
+            spool: SpoolConfig::from_env(env)?,
+            allow_eviction: allow_eviction_from_env(env)?,
             listen: parsed_or(env, "COPYDESK_LISTEN", default_listen)?,
             metrics_listen,
             webhook_secrets,

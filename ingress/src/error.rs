@@ -8,6 +8,7 @@ use http::{header, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::response::json;
+use crate::spool::AppendError;
 
 /// Everything that stops a request from being served as asked.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,15 @@ pub enum IngressError {
     /// Redis did not answer within the enqueue timeout.
     #[error("queue did not answer in time")]
     RedisTimeout,
+    /// Redis is unreachable and the spool holds `COPYDESK_SPOOL_MAX_BYTES` already.
+    #[error("queue unavailable and the spool is full ({max_bytes} bytes)")]
+    SpoolFull {
+        /// The configured bound.
+        max_bytes: u64,
+    },
+    /// Redis is unreachable and the spool cannot be written (disk full, I/O error, closing).
+    #[error("queue unavailable and the spool cannot be written: {0}")]
+    SpoolUnwritable(String),
     /// A bug: e.g. a job that does not encode.
     #[error("internal error: {0}")]
     Internal(String),
@@ -68,7 +78,10 @@ impl IngressError {
             }
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::RedisUnavailable(_) | Self::RedisTimeout => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RedisUnavailable(_)
+            | Self::RedisTimeout
+            | Self::SpoolFull { .. }
+            | Self::SpoolUnwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,7 +91,10 @@ impl IngressError {
         match self {
             Self::Unauthorized(_) => "unauthorized",
             Self::PayloadTooLarge { .. } => "too_large",
-            Self::RedisUnavailable(_) | Self::RedisTimeout => "unavailable",
+            Self::RedisUnavailable(_)
+            | Self::RedisTimeout
+            | Self::SpoolFull { .. }
+            | Self::SpoolUnwritable(_) => "unavailable",
             Self::Internal(_) => "error",
             _ => "malformed",
         }
@@ -95,6 +111,8 @@ impl IngressError {
             Self::BadDeliveryId => "bad_delivery_id",
             Self::Malformed(_) => "malformed",
             Self::RedisUnavailable(_) | Self::RedisTimeout => "unavailable",
+            Self::SpoolFull { .. } => "spool_full",
+            Self::SpoolUnwritable(_) => "spool_unwritable",
             Self::Internal(_) => "internal",
         }
     }
@@ -106,6 +124,13 @@ impl IngressError {
             // Redis errors may carry addresses; the details go to the log, not the client.
             Self::RedisUnavailable(_) | Self::RedisTimeout => {
                 "queue unavailable, try again later".to_owned()
+            }
+            Self::SpoolFull { .. } => {
+                "queue unavailable and the ingress spool is full, try again later".to_owned()
+            }
+            Self::SpoolUnwritable(_) => {
+                "queue unavailable and the ingress spool cannot be written, try again later"
+                    .to_owned()
             }
             Self::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
@@ -120,5 +145,15 @@ impl IngressError {
                 .insert(header::ALLOW, header::HeaderValue::from_static(allowed));
         }
         response
+    }
+}
+
+impl From<AppendError> for IngressError {
+    fn from(error: AppendError) -> Self {
+        match error {
+            AppendError::Full { max_bytes } => Self::SpoolFull { max_bytes },
+            AppendError::Unwritable(reason) => Self::SpoolUnwritable(reason),
+            AppendError::Closed => Self::SpoolUnwritable("the spool is closed".into()),
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`routes`]: the one `match (method, path)`; `/livez`, `/readyz`, `/metrics`.
 //! - [`webhook`]: `POST /webhooks/chatwoot` — bounded read, signature, parse, route, enqueue.
 //! - [`ops`]: the operator ops API (`/api/...`) on its own listener, behind a bearer token.
+//! - [`spool`]: the local disk spool that takes webhooks while Redis is unreachable.
 //! - [`error`]: [`IngressError`] and its mapping to status codes.
 //! - [`response`]: JSON response helper.
 
@@ -13,6 +14,7 @@ pub mod error;
 pub mod ops;
 pub mod response;
 pub mod routes;
+pub mod spool;
 pub mod startup;
 pub mod webhook;
 

@@ -74,17 +74,52 @@ fn livez() -> Response<Full<Bytes>> {
     json(StatusCode::OK, &serde_json::json!({ "status": "live" }))
 }
 
+/// Ready when webhooks can be taken: Redis answers `PING`, or it does not but the spool can
+/// take them (200 `degraded`, with `redis` and `spool_events`). A spool still draining after
+/// Redis came back is `degraded` too.
 async fn readyz(state: &AppState) -> Response<Full<Bytes>> {
     if state.draining.is_cancelled() {
         return not_ready("shutting down");
     }
-    match tokio::time::timeout(READINESS_PROBE_TIMEOUT, state.queue.ping()).await {
-        Ok(Ok(())) => json(StatusCode::OK, &serde_json::json!({ "status": "ready" })),
+    let redis = match tokio::time::timeout(READINESS_PROBE_TIMEOUT, state.queue.ping()).await {
+        Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness: redis ping failed");
-            not_ready("redis unreachable")
+            Err("redis unreachable")
         }
-        Err(_) => not_ready("redis did not answer PING in time"),
+        Err(_) => Err("redis did not answer PING in time"),
+    };
+    let Some(spool) = &state.spool else {
+        return match redis {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "status": "ready" })),
+            Err(reason) => not_ready(reason),
+        };
+    };
+    let spool = spool.status();
+    let degraded = |redis: &str| {
+        json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "status": "degraded", "redis": redis, "spool_events": spool.events,
+            }),
+        )
+    };
+    match redis {
+        Ok(()) if spool.events == 0 => json(
+            StatusCode::OK,
+            &serde_json::json!({ "status": "ready", "spool_events": 0 }),
+        ),
+        Ok(()) => degraded("up"),
+        Err(_) if spool.accepting => degraded("down"),
+        Err(reason) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({
+                "status": "not_ready",
+                "reason": format!("{reason} and the spool cannot take more webhooks"),
+                "redis": "down",
+                "spool_events": spool.events,
+            }),
+        ),
     }
 }
 

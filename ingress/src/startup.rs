@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::IngressConfig;
 use crate::routes;
+use crate::spool::{Spool, SpoolError};
 
 /// How long a client may take to send request headers (slowloris guard).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: PrometheusHandle,
     /// Cancelled first on shutdown, so `/readyz` answers 503 while requests drain.
     pub(crate) draining: CancellationToken,
+    /// The disk spool used while Redis is unreachable (issue 5), if `COPYDESK_SPOOL_DIR` is set.
+    pub(crate) spool: Option<Spool>,
 }
 
 /// Why the ingress could not start.
@@ -55,6 +58,12 @@ pub enum StartupError {
     /// The Redis URL is unusable (an unreachable Redis is not an error at startup).
     #[error("cannot set up the queue client: {0}")]
     Queue(#[from] QueueError),
+    /// The spool directory cannot be used.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// Redis may evict keys (`maxmemory-policy` is not `noeviction`).
+    #[error("refusing to start: {0}")]
+    EvictionPolicy(#[source] QueueError),
     /// The ops API is configured with a blank token.
     #[error("COPYDESK_OPS_LISTEN is set but COPYDESK_OPS_TOKEN is empty: set it to a long random secret")]
     OpsTokenMissing,
@@ -91,8 +100,16 @@ impl Application {
             Some(metrics_addr) => Some(bind(metrics_addr).await?),
             None => None,
         };
+        // --- spool and Redis policy (issue 5) ---
+        let queue = QueueClient::build(&config.redis).await?;
+        copydesk::queue::enforce_eviction_policy(&queue, config.allow_eviction)
+            .await
+            .map_err(StartupError::EvictionPolicy)?;
+        let spool = config.spool.as_ref().map(Spool::build).transpose()?;
+        // --- end spool ---
         let state = AppState {
-            queue: QueueClient::build(&config.redis).await?,
+            queue,
+            spool,
             verifier: SignatureVerifier::new(config.webhook_secrets, config.signature_tolerance),
             max_body_bytes: config.max_body_bytes,
             metrics: copydesk::metrics::install(),
@@ -143,6 +160,13 @@ impl Application {
                 draining.cancel();
             }
         });
+        // --- spool drain (issue 5): runs until in-flight requests are done, then stops ---
+        let drain_stop = CancellationToken::new();
+        let drainer =
+            self.state.spool.clone().map(|spool| {
+                tokio::spawn(spool.drain(self.state.queue.clone(), drain_stop.clone()))
+            });
+        // --- end spool ---
         let graceful = GracefulShutdown::new();
         let state = Arc::clone(&self.state);
         let main_handler = move |request| {
@@ -173,7 +197,7 @@ impl Application {
         tracing::info!(
             "shutting down: readiness off, listeners closed, draining in-flight requests"
         );
-        tokio::select! {
+        let outcome = tokio::select! {
             () = graceful.shutdown() => {
                 tracing::info!("all requests finished");
                 ShutdownOutcome::Drained
@@ -182,7 +206,13 @@ impl Application {
                 tracing::warn!(timeout = ?self.shutdown_timeout, "shutdown deadline passed with requests in flight");
                 ShutdownOutcome::DeadlineExceeded
             }
+        };
+        // --- spool drain (issue 5): what is left stays on disk for the next start ---
+        drain_stop.cancel();
+        if let Some(drainer) = drainer {
+            let _ = drainer.await;
         }
+        outcome
     }
 }
 

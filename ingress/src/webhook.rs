@@ -1,13 +1,15 @@
 //! `POST /webhooks/chatwoot`: bounded read, signature check, parse, route, enqueue, answer.
 //!
 //! Cheap checks only: no Chatwoot calls, one Redis round trip. A 2xx is returned only once
-//! the jobs are in Redis; when Redis cannot take them the answer is 503.
+//! the jobs are in Redis or, when Redis is unreachable and a spool is configured, fsync'd in
+//! the local spool (202 `spooled`; see [`crate::spool`]). The answer is 503 only when neither
+//! can take them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use copydesk::event::{route, IgnoreReason, Route, WebhookEvent};
-use copydesk::queue::EnqueueOutcome;
+use copydesk::queue::{EnqueueOutcome, NewJob};
 use copydesk::signature::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -15,13 +17,18 @@ use hyper::body::Incoming;
 
 use crate::error::IngressError;
 use crate::response::json;
+use crate::spool;
 use crate::startup::AppState;
 
 /// How long a client may take to send the body once headers are in.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one enqueue may take: inside Chatwoot's 5 s webhook timeout, so a stalled Redis
-/// gets a 503 that Chatwoot sees rather than a timeout.
+/// How long one enqueue may take without a spool: inside Chatwoot's 5 s webhook timeout, so a
+/// stalled Redis gets a 503 that Chatwoot sees rather than a timeout.
 pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one enqueue may take when a spool is configured: a Redis this slow is treated as
+/// down and the webhook is spooled, well inside Chatwoot's 5 s. Later webhooks skip Redis
+/// until the spool is drained, so only the first ones of an outage wait this long.
+pub const SPOOL_FALLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest accepted `X-Chatwoot-Delivery` (Chatwoot sends a 36-character UUID).
 pub const MAX_DELIVERY_ID_LEN: usize = 128;
 
@@ -30,6 +37,12 @@ pub const MAX_DELIVERY_ID_LEN: usize = 128;
 pub enum Accepted {
     /// Jobs were written: 202.
     Queued {
+        /// How many.
+        jobs: usize,
+    },
+    /// Redis is unreachable; the routed jobs are fsync'd in the spool and will be enqueued
+    /// when it is back: 202.
+    Spooled {
         /// How many.
         jobs: usize,
     },
@@ -44,6 +57,7 @@ impl Accepted {
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::Queued { .. } => "queued",
+            Self::Spooled { .. } => "spooled",
             Self::Duplicate => "duplicate",
             Self::Ignored(_) => "ignored",
         }
@@ -55,6 +69,10 @@ impl Accepted {
             Self::Queued { jobs } => json(
                 StatusCode::ACCEPTED,
                 &serde_json::json!({ "status": "queued", "event": event, "jobs": jobs }),
+            ),
+            Self::Spooled { jobs } => json(
+                StatusCode::ACCEPTED,
+                &serde_json::json!({ "status": "spooled", "event": event, "jobs": jobs }),
             ),
             Self::Duplicate => json(
                 StatusCode::OK,
@@ -121,17 +139,61 @@ async fn enqueue(
         Ok(Route::Ignore(reason)) => return Ok(Accepted::Ignored(reason)),
         Err(error) => return Err(IngressError::Internal(error.to_string())),
     };
-    let outcome = tokio::time::timeout(
-        ENQUEUE_TIMEOUT,
-        state.queue.enqueue_batch(&dedupe_keys, &jobs),
-    )
-    .await
-    .map_err(|_| IngressError::RedisTimeout)?
-    .map_err(IngressError::RedisUnavailable)?;
-    Ok(match outcome {
-        EnqueueOutcome::Queued => Accepted::Queued { jobs: jobs.len() },
+    let Some(spool) = &state.spool else {
+        let outcome = enqueue_now(state, &dedupe_keys, &jobs, ENQUEUE_TIMEOUT).await?;
+        return Ok(accepted(outcome, jobs.len()));
+    };
+    // While the spool holds anything, new webhooks join it without trying Redis: Redis then
+    // receives events in arrival order, and an outage costs no timeout per request.
+    let skipped_redis = spool.is_spooling();
+    if !skipped_redis {
+        match enqueue_now(state, &dedupe_keys, &jobs, SPOOL_FALLBACK_TIMEOUT).await {
+            Ok(outcome) => return Ok(accepted(outcome, jobs.len())),
+            Err(IngressError::RedisUnavailable(error)) if !spool::redis_is_unreachable(&error) => {
+                return Err(IngressError::RedisUnavailable(error));
+            }
+            Err(error) => {
+                if spool.mark_redis_down() {
+                    tracing::warn!(
+                        error = %error,
+                        "Redis cannot take webhooks: spooling them to disk until it is back"
+                    );
+                }
+            }
+        }
+    }
+    match spool.append(&dedupe_keys, &jobs).await {
+        Ok(()) => Ok(Accepted::Spooled { jobs: jobs.len() }),
+        // The spool cannot take it, but Redis may (it is back and the drain is catching
+        // up): better out of order than lost.
+        Err(error) if skipped_redis => {
+            match enqueue_now(state, &dedupe_keys, &jobs, SPOOL_FALLBACK_TIMEOUT).await {
+                Ok(outcome) => Ok(accepted(outcome, jobs.len())),
+                Err(_) => Err(error.into()),
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// One enqueue under `timeout`.
+async fn enqueue_now(
+    state: &AppState,
+    dedupe_keys: &[String],
+    jobs: &[NewJob],
+    timeout: Duration,
+) -> Result<EnqueueOutcome, IngressError> {
+    tokio::time::timeout(timeout, state.queue.enqueue_batch(dedupe_keys, jobs))
+        .await
+        .map_err(|_| IngressError::RedisTimeout)?
+        .map_err(IngressError::RedisUnavailable)
+}
+
+fn accepted(outcome: EnqueueOutcome, jobs: usize) -> Accepted {
+    match outcome {
+        EnqueueOutcome::Queued => Accepted::Queued { jobs },
         EnqueueOutcome::Duplicate => Accepted::Duplicate,
-    })
+    }
 }
 
 /// Reads at most `limit` bytes: a declared `Content-Length` over the limit is refused before

@@ -8,3 +8,4 @@ mod ops_api;
 mod pipeline;
 mod queue_layer;
 mod replies;
+mod spool;

@@ -39,6 +39,9 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         // No ops API unless a test asks for one (see `with_ops`).
         ops: None,
+        // No spool unless a test sets one (see tests/e2e/spool.rs).
+        spool: None,
+        allow_eviction: false,
     }
 }
 

@@ -22,4 +22,15 @@ pub enum QueueError {
     /// The apalis worker stopped with an error.
     #[error("worker stopped: {0}")]
     Worker(String),
+    /// Redis may evict keys (`maxmemory-policy` is not `noeviction`): see [`super::policy`].
+    #[error(
+        "Redis maxmemory-policy is {policy:?}, which can evict queued jobs and dedupe keys under \
+         memory pressure: set `maxmemory-policy noeviction` (redis.conf or `CONFIG SET`; see \
+         deploy/redis/redis.conf), or set COPYDESK_ALLOW_EVICTION=1 if your Redis provider does \
+         not let you change it"
+    )]
+    EvictionPolicy {
+        /// The policy Redis reported.
+        policy: String,
+    },
 }

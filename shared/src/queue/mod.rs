@@ -9,6 +9,7 @@
 //! - [`dead_letters`]: the bounded dead-letter store, [`DeadLetters`].
 //! - [`depth`]: [`QueueDepth`] and the depth gauges.
 //! - [`runner`]: [`run_worker`] and [`run_until_empty`].
+//! - [`policy`]: [`check_eviction_policy`], the startup check that Redis never evicts our keys.
 //!
 //! See ARCHITECTURE.md, "Queue layer", for the design: one stream per queue, consumer group
 //! `workers`, ack = `XACK`+`XDEL`, delayed retries in a sorted set, `XAUTOCLAIM` for orphans.
@@ -25,6 +26,7 @@ pub mod error;
 pub mod job_error;
 pub mod keys;
 mod maintenance;
+pub mod policy;
 pub mod runner;
 pub mod settings;
 mod settle;
@@ -36,6 +38,7 @@ pub use depth::QueueDepth;
 pub use error::QueueError;
 pub use job_error::{JobAttempt, JobError};
 pub use keys::Keys;
+pub use policy::{check_eviction_policy, enforce_eviction_policy};
 pub use runner::{run_until_empty, run_worker, DrainOutcome};
 pub use settings::QueueSettings;
 
