@@ -4,6 +4,7 @@ mod assignment;
 mod chatwoot;
 mod ingress;
 mod lifecycle;
+mod operator_loop;
 mod ops_api;
 mod pipeline;
 mod queue_layer;

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::fake_chatwoot::{FakeChatwoot, Seed};
-use crate::ingress_app::{spawn_ingress_with, test_config, unique_prefix, TestIngress};
+use crate::ingress_app::{spawn_ingress_with, test_config, unique_prefix, with_ops, TestIngress};
 use crate::redis_server::RedisServer;
 
 /// The sample knowledge base shipped in the repository (`knowledge/`).
@@ -22,6 +22,13 @@ pub fn sample_knowledge_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join("knowledge")
+}
+
+/// The routing table matching [`Seed::demo`]'s teams (`tests/fixtures/routing.demo.toml`).
+pub fn demo_routing_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("routing.demo.toml")
 }
 
 /// How a [`Pipeline`] is started.
@@ -34,6 +41,10 @@ pub struct PipelineOptions {
     /// Extra environment for the workers (e.g. `COPYDESK_KNOWLEDGE_URL`, `COPYDESK_LLM_URL`,
     /// `COPYDESK_MAX_ATTEMPTS`, `COPYDESK_BACKOFF_BASE_MS`).
     pub env: HashMap<String, String>,
+    /// Serve the ops API (on `127.0.0.1:0`, token [`crate::ingress_app::TEST_OPS_TOKEN`]).
+    pub ops: bool,
+    /// Start Redis with AOF on (`appendfsync always`), so a restart keeps every write.
+    pub durable_redis: bool,
 }
 
 impl Default for PipelineOptions {
@@ -42,6 +53,8 @@ impl Default for PipelineOptions {
             seed: Seed::demo(),
             roles: Role::ALL.to_vec(),
             env: HashMap::new(),
+            ops: false,
+            durable_redis: false,
         }
     }
 }
@@ -76,7 +89,11 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Starts everything with `options`.
     pub async fn start(options: PipelineOptions) -> anyhow::Result<Self> {
-        let redis = RedisServer::start();
+        let redis = if options.durable_redis {
+            RedisServer::start_durable()
+        } else {
+            RedisServer::start()
+        };
         let chatwoot = FakeChatwoot::start(options.seed).await;
         let prefix = unique_prefix("pipeline");
         let mut env = HashMap::from([
@@ -92,12 +109,20 @@ impl Pipeline {
                 "COPYDESK_KNOWLEDGE_DIR".to_owned(),
                 sample_knowledge_dir().display().to_string(),
             ),
+            (
+                "COPYDESK_ROUTING_FILE".to_owned(),
+                demo_routing_file().display().to_string(),
+            ),
             // Quick retries so failure paths finish within a test.
             ("COPYDESK_BACKOFF_BASE_MS".to_owned(), "50".to_owned()),
             ("COPYDESK_BACKOFF_MAX_MS".to_owned(), "500".to_owned()),
         ]);
         env.extend(options.env);
-        let ingress = spawn_ingress_with(test_config(&redis.url(), &prefix)).await;
+        let mut config = test_config(&redis.url(), &prefix);
+        if options.ops {
+            config = with_ops(config);
+        }
+        let ingress = spawn_ingress_with(config).await;
         let fleet = Fleet::build(&options.roles, &env).await?;
         let queue = fleet.queue().clone();
         let approvals = ApprovalStore::new(queue.connection(), queue.keys().clone());

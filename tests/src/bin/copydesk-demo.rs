@@ -83,11 +83,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!();
 
     let deadline = Duration::from_secs(args.timeout_secs);
+    let mut drafted = Vec::new();
     for (conversation_id, approval_id) in &approvals {
         let Some(item) = pipeline.wait_for_note(approval_id, deadline).await else {
             anyhow::bail!("no draft with a posted note for {approval_id} within {deadline:?}");
         };
-        print_item(&pipeline, *conversation_id, &item);
+        drafted.push((*conversation_id, item));
+    }
+    // The assigner works next to the notes worker: give it a moment to route everything.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until
+        && !conversations.iter().all(|id| {
+            pipeline
+                .chatwoot
+                .conversation(*id)
+                .is_some_and(|c| c.team_id.is_some())
+        })
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for (conversation_id, item) in &drafted {
+        print_item(&pipeline, *conversation_id, item);
     }
 
     let pending = pipeline

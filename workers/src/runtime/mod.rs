@@ -64,6 +64,7 @@ impl Fleet {
     pub async fn build(roles: &[Role], env: &dyn EnvSource) -> anyhow::Result<Self> {
         let redis = RedisConfig::from_env(env)?;
         let settings = QueueSettings::from_env(env)?;
+        let allow_eviction = copydesk::queue::policy::allow_eviction_from_env(env)?;
         let metrics_listen = match env.get("COPYDESK_METRICS_LISTEN") {
             Some(_) => Some(parsed_or(
                 env,
@@ -99,6 +100,7 @@ impl Fleet {
                 redis.redacted_url()
             )
         })?;
+        copydesk::queue::policy::enforce_eviction_policy(&queue, allow_eviction).await?;
 
         let knowledge = if roles.contains(&Role::Knowledge) {
             let config = KnowledgeConfig::from_env(env)?;
