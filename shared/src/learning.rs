@@ -66,10 +66,21 @@ pub struct LearningRecord {
     pub placeholder: bool,
     /// Sources the draft cited.
     pub sources: Vec<SourceRef>,
-    /// Whether the reply was posted; always false at decision time (the send happens later).
+    /// Whether the reply was posted: false at decision time; [`read_since`] fills it from the
+    /// outcome the reply worker records ([`record_sent`]).
     pub was_sent: bool,
     /// When the decision was made (Unix ms).
     pub decided_at_ms: i64,
+    /// When the reply was posted (Unix ms), filled on export.
+    #[serde(default)]
+    pub sent_at_ms: Option<i64>,
+    /// True when the customer wrote again in the conversation after this decision (the next
+    /// message only), filled on export from [`record_customer_reply`].
+    #[serde(default)]
+    pub customer_replied: bool,
+    /// When the customer wrote again (Unix ms).
+    #[serde(default)]
+    pub customer_replied_at_ms: Option<i64>,
 }
 
 impl LearningRecord {
@@ -111,6 +122,9 @@ impl LearningRecord {
             sources: doc.sources.clone(),
             was_sent: false,
             decided_at_ms,
+            sent_at_ms: None,
+            customer_replied: false,
+            customer_replied_at_ms: None,
         }
     }
 }
@@ -215,8 +229,73 @@ pub fn learning_key(keys: &Keys) -> String {
     keys.other("learning")
 }
 
+/// How long outcomes (sent, customer replied) and the conversation's "last decision" pointer
+/// are kept: 90 days.
+pub const OUTCOME_TTL_SECS: u64 = 90 * 24 * 3600;
+
+/// The hash holding what happened after a decision: `{prefix}:learning:outcome:{approval}`.
+fn outcome_key(keys: &Keys, approval_id: &str) -> String {
+    keys.other(&format!("learning:outcome:{approval_id}"))
+}
+
+/// The conversation's latest decided approval: `{prefix}:learning:last:{account}:{conv}`.
+fn last_decision_key(keys: &Keys, account_id: i64, conversation_id: i64) -> String {
+    keys.other(&format!("learning:last:{account_id}:{conversation_id}"))
+}
+
+/// Records that the reply of `approval_id` was posted at `at_ms`.
+pub async fn record_sent<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    approval_id: &str,
+    at_ms: i64,
+) -> Result<(), RedisError> {
+    let key = outcome_key(keys, approval_id);
+    redis::pipe()
+        .cmd("HSETNX")
+        .arg(&key)
+        .arg("sent_at_ms")
+        .arg(at_ms)
+        .ignore()
+        .cmd("EXPIRE")
+        .arg(&key)
+        .arg(OUTCOME_TTL_SECS)
+        .ignore()
+        .query_async(conn)
+        .await
+}
+
+/// The customer wrote in a conversation at `at_ms`: fills `customer_replied` of the
+/// conversation's latest decision, once (only the first message after a decision counts).
+pub async fn record_customer_reply<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    account_id: i64,
+    conversation_id: i64,
+    at_ms: i64,
+) -> Result<(), RedisError> {
+    const SCRIPT: &str = r#"
+local approval = redis.call('GET', KEYS[1])
+if not approval then return 0 end
+redis.call('DEL', KEYS[1])
+local key = ARGV[1] .. approval
+redis.call('HSETNX', key, 'customer_replied_at_ms', ARGV[2])
+redis.call('EXPIRE', key, ARGV[3])
+return 1
+"#;
+    let _: i64 = redis::Script::new(SCRIPT)
+        .key(last_decision_key(keys, account_id, conversation_id))
+        .arg(keys.other("learning:outcome:"))
+        .arg(at_ms)
+        .arg(OUTCOME_TTL_SECS)
+        .invoke_async(conn)
+        .await?;
+    Ok(())
+}
+
 /// Appends a record (`XADD … MAXLEN ~ MAX_RECORDS`, field `record` = JSON, plus `decision`
-/// and `approval_id` for browsing with `redis-cli`); returns the entry id.
+/// and `approval_id` for browsing with `redis-cli`) and makes it the conversation's latest
+/// decision (for `customer_replied`); returns the entry id.
 pub async fn append<C: ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
@@ -229,6 +308,17 @@ pub async fn append<C: ConnectionLike>(
             e.to_string(),
         ))
     })?;
+    let _: () = redis::cmd("SET")
+        .arg(last_decision_key(
+            keys,
+            record.account_id,
+            record.conversation_id,
+        ))
+        .arg(&record.approval_id)
+        .arg("EX")
+        .arg(OUTCOME_TTL_SECS)
+        .query_async(conn)
+        .await?;
     redis::cmd("XADD")
         .arg(learning_key(keys))
         .arg("MAXLEN")
@@ -245,8 +335,9 @@ pub async fn append<C: ConnectionLike>(
         .await
 }
 
-/// Every record appended at or after `since_ms` (Unix ms; 0 for all), oldest first. Entries
-/// that do not decode (a foreign write) are skipped with a warning.
+/// Every record appended at or after `since_ms` (Unix ms; 0 for all), oldest first, with its
+/// outcome filled in (`was_sent`, `customer_replied`). Entries that do not decode (a foreign
+/// write) are skipped with a warning.
 pub async fn read_since<C: ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
@@ -270,6 +361,7 @@ pub async fn read_since<C: ConnectionLike>(
         // Exclusive start for the next page: `(id` (Redis 6.2+).
         start = format!("({last}");
         let full_page = entries.len() == PAGE;
+        let first_new = out.len();
         for (id, fields) in entries {
             let json = fields
                 .chunks(2)
@@ -283,10 +375,34 @@ pub async fn read_since<C: ConnectionLike>(
                 None => tracing::warn!(%id, "skipping a learning entry without a record field"),
             }
         }
+        fill_outcomes(conn, keys, &mut out[first_new..]).await?;
         if !full_page {
             return Ok(out);
         }
     }
+}
+
+/// Reads each record's outcome hash into it.
+async fn fill_outcomes<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+    records: &mut [LearningRecord],
+) -> Result<(), RedisError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for record in records.iter() {
+        pipe.hgetall(outcome_key(keys, &record.approval_id));
+    }
+    let outcomes: Vec<std::collections::HashMap<String, i64>> = pipe.query_async(conn).await?;
+    for (record, outcome) in records.iter_mut().zip(outcomes) {
+        record.sent_at_ms = outcome.get("sent_at_ms").copied();
+        record.was_sent = record.sent_at_ms.is_some();
+        record.customer_replied_at_ms = outcome.get("customer_replied_at_ms").copied();
+        record.customer_replied = record.customer_replied_at_ms.is_some();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

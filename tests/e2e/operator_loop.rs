@@ -152,6 +152,13 @@ async fn the_cli_lists_and_decides_like_the_api() {
         "{again:?}"
     );
 
+    // The customer answers: the learning record learns it.
+    let (next, status) = p.customer_writes(101, "Thanks, that fits!").await;
+    assert_eq!(status, 202);
+    p.wait_for_note(&p.approval_id(101, next), WAIT)
+        .await
+        .expect("the next message is drafted");
+
     let export = cli(&p, &["learning", "export", "--since", "1h"]);
     assert!(export.status.success(), "{export:?}");
     let records: Vec<Value> = stdout(&export)
@@ -162,6 +169,10 @@ async fn the_cli_lists_and_decides_like_the_api() {
     assert_eq!(records[0]["approval_id"], an6.doc.id.as_str());
     assert_eq!(records[0]["decision"], "edit");
     assert_eq!(records[0]["final_text"], edited);
+    assert_eq!(records[0]["operator"], "cli-ops");
+    assert_eq!(records[0]["was_sent"], true);
+    assert_eq!(records[0]["customer_replied"], true);
+    assert!(records[0]["edit_distance"].as_u64().is_some_and(|d| d > 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

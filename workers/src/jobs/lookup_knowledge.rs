@@ -54,6 +54,17 @@ impl KnowledgeStage {
                 "older pending draft superseded"
             );
         }
+        // Learning data: the customer's answer to the last decision in this conversation.
+        let mut conn = self.deps.queue.connection();
+        copydesk::learning::record_customer_reply(
+            &mut conn,
+            self.deps.queue.keys(),
+            job.account_id,
+            job.conversation_id,
+            job.meta.received_at_ms,
+        )
+        .await
+        .map_err(JobError::retryable)?;
         // Context is best effort: without Chatwoot (or when it fails) the message stands alone.
         let context = match &self.deps.chatwoot {
             Some(chatwoot) => recent_context(chatwoot, job.conversation_id, job.message_id)

@@ -173,6 +173,17 @@ impl ReplyStage {
     }
 
     async fn mark_sent(&self, item: &ApprovalItem, message_id: i64) -> Result<(), JobError> {
+        let mut conn = self.deps.queue.connection();
+        if let Err(error) = copydesk::learning::record_sent(
+            &mut conn,
+            self.deps.queue.keys(),
+            &item.doc.id,
+            copydesk::approvals::now_ms(),
+        )
+        .await
+        {
+            return Err(JobError::retryable(error));
+        }
         let outcome = self
             .deps
             .approvals
