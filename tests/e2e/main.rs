@@ -10,3 +10,4 @@ mod pipeline;
 mod queue_layer;
 mod replies;
 mod spool;
+mod worker_shutdown;
