@@ -909,3 +909,38 @@ async fn lease_renewal_keeps_a_long_job_from_running_twice() {
         "each long job ran once: {runs:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_enqueue_leaves_no_dedupe_key_behind_so_the_retry_is_not_a_duplicate() {
+    let h = Harness::start("enqueue-atomic").await;
+    let job = PostNote {
+        meta: JobMeta {
+            delivery_id: "d-atomic".into(),
+            received_at_ms: 0,
+        },
+        account_id: 1,
+        conversation_id: 7,
+        approval_id: "1-7-70".into(),
+    };
+    // The queue's stream key is taken by a value of another type: XADD would fail.
+    let mut conn = h.conn();
+    let _: () = conn.set(h.stream(), "not a stream").expect("set");
+    let failed = h.client.enqueue(&job).await;
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("WRONGTYPE")),
+        "{failed:?}"
+    );
+    let dedupe_keys: Vec<String> = conn.keys(format!("{}:dedupe:*", h.prefix)).expect("keys");
+    assert!(
+        dedupe_keys.is_empty(),
+        "no dedupe key without its job: {dedupe_keys:?}"
+    );
+    // Once the key is fixed, the same enqueue is queued, not called a duplicate.
+    let _: () = conn.del(h.stream()).expect("del");
+    let retried = h.client.enqueue(&job).await.expect("enqueue");
+    assert_eq!(retried, copydesk::queue::EnqueueOutcome::Queued);
+    let len: u64 = conn.xlen(h.stream()).expect("xlen");
+    assert_eq!(len, 1);
+}
