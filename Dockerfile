@@ -2,7 +2,7 @@
 # copydesk-ingress, copydesk-{knowledge,drafter,notes,assigner,lifecycle,deadletter} and the
 # copydesk ops CLI. The sample knowledge base is at /app/knowledge (COPYDESK_KNOWLEDGE_DIR).
 #   docker build -t copydesk:0.1.0 .
-FROM rust:1.88-bookworm AS build
+FROM rust:1.89-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p copydesk-ingress -p copydesk-workers
