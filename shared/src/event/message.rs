@@ -1,8 +1,6 @@
 //! The body of `message_created` and `message_updated` webhooks (Chatwoot `Message#webhook_data`).
 
-use std::fmt;
-
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::Deserializer;
 use serde::Deserialize;
 
 use super::conversation::Conversation;
@@ -11,86 +9,10 @@ use super::timestamp::Timestamp;
 /// A JSON object of free-form attributes (custom attributes, content attributes).
 pub type Attributes = serde_json::Map<String, serde_json::Value>;
 
-/// Who a message is from or to, as Chatwoot's `message_type` says.
-///
-/// Chatwoot sends it as a string at the top level of a message webhook (`"incoming"`) and as
-/// the enum's integer inside `conversation.messages` (`0`); both parse to the same variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MessageType {
-    /// From the customer (`0`).
-    Incoming,
-    /// From an agent, a bot or Copydesk (`1`); private notes are outgoing too.
-    Outgoing,
-    /// A system line such as "Conversation was resolved" (`2`).
-    Activity,
-    /// A template, e.g. the CSAT survey (`3`).
-    Template,
-}
-
-impl MessageType {
-    /// Chatwoot's name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Incoming => "incoming",
-            Self::Outgoing => "outgoing",
-            Self::Activity => "activity",
-            Self::Template => "template",
-        }
-    }
-
-    fn from_code(code: u64) -> Option<Self> {
-        Some(match code {
-            0 => Self::Incoming,
-            1 => Self::Outgoing,
-            2 => Self::Activity,
-            3 => Self::Template,
-            _ => return None,
-        })
-    }
-
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "incoming" => Self::Incoming,
-            "outgoing" => Self::Outgoing,
-            "activity" => Self::Activity,
-            "template" => Self::Template,
-            _ => return None,
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for MessageType {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(MessageTypeVisitor)
-    }
-}
-
-struct MessageTypeVisitor;
-
-impl Visitor<'_> for MessageTypeVisitor {
-    type Value = MessageType;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"incoming\", \"outgoing\", \"activity\", \"template\" or 0..=3")
-    }
-
-    fn visit_u64<E: de::Error>(self, code: u64) -> Result<MessageType, E> {
-        MessageType::from_code(code)
-            .ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(code), &self))
-    }
-
-    fn visit_i64<E: de::Error>(self, code: i64) -> Result<MessageType, E> {
-        u64::try_from(code)
-            .ok()
-            .and_then(MessageType::from_code)
-            .ok_or_else(|| E::invalid_value(de::Unexpected::Signed(code), &self))
-    }
-
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<MessageType, E> {
-        MessageType::from_name(name)
-            .ok_or_else(|| E::invalid_value(de::Unexpected::Str(name), &self))
-    }
-}
+/// Who a message is from or to, as Chatwoot's `message_type` says: a string at the top level
+/// of a message webhook (`"incoming"`), the enum's integer inside `conversation.messages`
+/// (`0`); both parse to the same variant. The same type the API client reads.
+pub use crate::chatwoot::MessageType;
 
 /// What kind of party a [`Sender`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -4,54 +4,9 @@ use serde::{Deserialize, Serialize};
 
 pub use super::sentiment::Sentiment;
 
-/// What the operator is advised to do with the draft.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Confident and safe: approve as is.
-    Send,
-    /// Plausible: read and edit before sending.
-    Review,
-    /// Not backed by knowledge or out of scope: hand to a specialist.
-    Escalate,
-}
-
-impl Action {
-    /// `send`, `review` or `escalate` (the metric label and wire value).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Send => "send",
-            Self::Review => "review",
-            Self::Escalate => "escalate",
-        }
-    }
-}
-
-/// How soon a person should look at the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    /// Safety words: someone may be in danger.
-    Urgent,
-    /// A VIP customer.
-    High,
-    /// Everything else.
-    Normal,
-    /// A plain information question answered with high confidence.
-    Low,
-}
-
-impl Priority {
-    /// `urgent`, `high`, `normal` or `low` (Chatwoot's priority values, and the wire value).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Urgent => "urgent",
-            Self::High => "high",
-            Self::Normal => "normal",
-            Self::Low => "low",
-        }
-    }
-}
+/// What the operator is advised to do with the draft, and how soon to handle it: the
+/// approval store's own types, so a draft is stored as it was classified.
+pub use copydesk::approvals::{Action, Priority};
 
 /// Why a draft is weaker than usual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,9 +12,7 @@ use copydesk::metrics::{DRAFTS_TOTAL, DRAFT_CONFIDENCE};
 use copydesk::queue::{JobAttempt, JobError, NewJob};
 
 use super::{queue_failure, store_failure, Deps};
-use crate::drafting::{
-    Action, ContextMessage, Degradation, Draft, DraftRequest, Drafter, DrafterKind, Priority,
-};
+use crate::drafting::{ContextMessage, Degradation, Draft, DraftRequest, Drafter, DrafterKind};
 
 /// The drafting stage.
 #[derive(Clone)]
@@ -158,17 +156,8 @@ pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
         customer_message: message.content.clone(),
         draft: draft.text.clone(),
         confidence: draft.confidence,
-        action: match draft.action {
-            Action::Send => approvals::Action::Send,
-            Action::Review => approvals::Action::Review,
-            Action::Escalate => approvals::Action::Escalate,
-        },
-        priority: match draft.priority {
-            Priority::Urgent => approvals::Priority::Urgent,
-            Priority::High => approvals::Priority::High,
-            Priority::Normal => approvals::Priority::Normal,
-            Priority::Low => approvals::Priority::Low,
-        },
+        action: draft.action,
+        priority: draft.priority,
         sentiment: draft.sentiment.as_str().to_owned(),
         sources: draft
             .sources

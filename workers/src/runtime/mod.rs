@@ -123,10 +123,7 @@ impl Fleet {
             None
         };
         let lifecycle = match (&routing, roles.contains(&Role::Lifecycle)) {
-            (Some(table), true) => Some(Arc::new(LifecyclePolicy::from_env(
-                env,
-                *table.sla(),
-            )?)),
+            (Some(table), true) => Some(Arc::new(LifecyclePolicy::from_env(env, *table.sla())?)),
             _ => None,
         };
         let redrive = if roles.contains(&Role::Deadletter) {
@@ -188,76 +185,46 @@ impl Fleet {
             match role {
                 Role::Knowledge => {
                     let (backend, top_k) = self.knowledge.clone().context("knowledge not built")?;
-                    let stage = KnowledgeStage::new(deps.clone(), backend, top_k);
-                    self.spawn(&mut tasks, &shutdown, move |job, attempt| {
-                        let stage = stage.clone();
-                        async move { stage.handle(job, attempt).await }
-                    });
+                    self.spawn_stage(
+                        &mut tasks,
+                        &shutdown,
+                        KnowledgeStage::new(deps.clone(), backend, top_k),
+                    );
                 }
                 Role::Drafter => {
                     let drafter = self.drafter.clone().context("drafter not built")?;
-                    let stage = DraftStage::new(deps.clone(), drafter);
-                    self.spawn(&mut tasks, &shutdown, move |job, attempt| {
-                        let stage = stage.clone();
-                        async move { stage.handle(job, attempt).await }
-                    });
+                    self.spawn_stage(
+                        &mut tasks,
+                        &shutdown,
+                        DraftStage::new(deps.clone(), drafter),
+                    );
                 }
                 Role::Notes => {
                     let notes = NoteStage::new(deps.clone(), chatwoot()?);
-                    self.spawn(&mut tasks, &shutdown, move |job, attempt| {
-                        let stage = notes.clone();
-                        async move { stage.handle(job, attempt).await }
-                    });
+                    self.spawn_stage(&mut tasks, &shutdown, notes);
                     let replies = ReplyStage::new(deps.clone(), chatwoot()?);
-                    self.spawn(&mut tasks, &shutdown, move |job, attempt| {
-                        let stage = replies.clone();
-                        async move { stage.handle(job, attempt).await }
-                    });
+                    self.spawn_stage(&mut tasks, &shutdown, replies);
                 }
                 Role::Assigner => {
                     let table = self.routing.clone().context("routing not built")?;
                     let stage =
                         AssignStage::new(deps.clone(), table).with_waiting_poll(self.waiting_poll);
-                    tasks.spawn({
-                        let stage = stage.clone();
-                        let shutdown = shutdown.clone();
-                        async move {
-                            stage.run_background(shutdown).await;
-                            Ok(())
-                        }
-                    });
-                    self.spawn(&mut tasks, &shutdown, move |job, attempt| {
-                        let stage = stage.clone();
-                        async move { stage.handle(job, attempt).await }
-                    });
+                    spawn_background(&mut tasks, stage.clone().run_background(shutdown.clone()));
+                    self.spawn_stage(&mut tasks, &shutdown, stage);
                 }
                 Role::Lifecycle => {
                     let policy = self.lifecycle.clone().context("lifecycle not built")?;
                     let stage = LifecycleStage::new(deps.clone(), policy)
                         .with_sweep_interval(self.sweep_interval);
-                    tasks.spawn({
-                        let stage = stage.clone();
-                        let shutdown = shutdown.clone();
-                        async move {
-                            stage.run_background(shutdown).await;
-                            Ok(())
-                        }
-                    });
-                    self.spawn(&mut tasks, &shutdown, move |job, attempt| {
-                        let stage = stage.clone();
-                        async move { stage.handle(job, attempt).await }
-                    });
+                    spawn_background(&mut tasks, stage.clone().run_background(shutdown.clone()));
+                    self.spawn_stage(&mut tasks, &shutdown, stage);
                 }
                 Role::Deadletter => {
                     let redriver = crate::deadletter::Redriver::new(
                         deps.queue.clone(),
                         self.redrive.clone().context("redrive schedule not read")?,
                     );
-                    let shutdown = shutdown.clone();
-                    tasks.spawn(async move {
-                        redriver.run(shutdown).await;
-                        Ok(())
-                    });
+                    spawn_background(&mut tasks, redriver.run(shutdown.clone()));
                 }
             }
         }
@@ -277,26 +244,72 @@ impl Fleet {
         }
     }
 
-    fn spawn<J, F, Fut>(
+    /// Runs `stage` on its queue with the shared runner until `shutdown` fires.
+    fn spawn_stage<S: Stage>(
         &self,
         tasks: &mut JoinSet<anyhow::Result<()>>,
         shutdown: &CancellationToken,
-        handler: F,
-    ) where
-        J: Job,
-        F: Fn(J, JobAttempt) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
-    {
+        stage: S,
+    ) {
         let client = self.deps.queue.clone();
         let settings = self.settings.clone();
         let shutdown = shutdown.clone();
+        let handler = move |job: S::Job, attempt: JobAttempt| {
+            let stage = stage.clone();
+            async move { stage.run_job(job, attempt).await }
+        };
         tasks.spawn(async move {
-            run_worker::<J, F, Fut>(client, settings, handler, shutdown)
+            run_worker(client, settings, handler, shutdown)
                 .await
-                .with_context(|| format!("worker for queue {}", J::QUEUE))
+                .with_context(|| format!("worker for queue {}", S::Job::QUEUE))
         });
     }
 }
+
+/// Background work of a role (polls, sweeps) that ends when its shutdown token fires.
+fn spawn_background(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    work: impl Future<Output = ()> + Send + 'static,
+) {
+    tasks.spawn(async move {
+        work.await;
+        Ok(())
+    });
+}
+
+/// A job handler of one queue, as the runtime runs it.
+pub trait Stage: Clone + Send + Sync + 'static {
+    /// The queue's job type.
+    type Job: Job;
+    /// Handles one attempt of `job`.
+    fn run_job(
+        &self,
+        job: Self::Job,
+        attempt: JobAttempt,
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
+}
+
+macro_rules! stage {
+    ($stage:ty, $job:ty) => {
+        impl Stage for $stage {
+            type Job = $job;
+            fn run_job(
+                &self,
+                job: $job,
+                attempt: JobAttempt,
+            ) -> impl Future<Output = Result<(), JobError>> + Send {
+                self.handle(job, attempt)
+            }
+        }
+    };
+}
+
+stage!(KnowledgeStage, copydesk::jobs::LookupKnowledge);
+stage!(DraftStage, copydesk::jobs::GenerateDraft);
+stage!(NoteStage, copydesk::jobs::PostNote);
+stage!(ReplyStage, copydesk::jobs::SendReply);
+stage!(AssignStage, copydesk::jobs::AssignConversation);
+stage!(LifecycleStage, copydesk::jobs::TrackConversation);
 
 /// Builds and runs `roles` until `shutdown` fires.
 pub async fn run(
