@@ -195,7 +195,11 @@ impl Operator {
     /// On a conflict, if the item already carries this same kind of decision, makes sure its
     /// follow-up job is queued (deduplicated: a no-op when it was; only within
     /// [`REPLAY_WINDOW_MS`] of the decision, inside the dedupe TTL).
-    async fn replay_same_decision(&self, id: &str, decision: &Decision) -> Result<(), OperatorError> {
+    async fn replay_same_decision(
+        &self,
+        id: &str,
+        decision: &Decision,
+    ) -> Result<(), OperatorError> {
         let Some(item) = self.approvals.get(id).await? else {
             return Ok(());
         };

@@ -26,7 +26,10 @@ async fn pipeline() -> Pipeline {
 
 async fn drafted(p: &Pipeline, conversation: i64) -> ApprovalItem {
     let message = p.chatwoot.incoming_messages(conversation)[0].clone();
-    assert_eq!(p.deliver_message_webhook(conversation, message.id).await, 202);
+    assert_eq!(
+        p.deliver_message_webhook(conversation, message.id).await,
+        202
+    );
     let id = p.approval_id(conversation, message.id);
     p.wait_for_note(&id, WAIT).await.expect("draft with note")
 }
@@ -108,14 +111,23 @@ async fn escalate_through_the_api_assigns_the_team_and_posts_the_operators_note(
         });
         let conversation = p.chatwoot.conversation(101).expect("conversation");
         if escalation.is_some() && conversation.team_id == Some(3) {
-            assert_eq!(conversation.assignee_id, Some(5), "the Managers team's online agent");
-            assert!(p.chatwoot.public_replies(101).is_empty(), "nothing sent to the customer");
+            assert_eq!(
+                conversation.assignee_id,
+                Some(5),
+                "the Managers team's online agent"
+            );
+            assert!(
+                p.chatwoot.public_replies(101).is_empty(),
+                "nothing sent to the customer"
+            );
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
             "escalation applied: {notes:?} {conversation:?} {:?}",
-            DeadLetters::new(&p.queue).list(&DeadLetterFilter::default()).await
+            DeadLetters::new(&p.queue)
+                .list(&DeadLetterFilter::default())
+                .await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -137,7 +149,15 @@ async fn the_cli_lists_and_decides_like_the_api() {
     let edited = "AN-6 means 6/16 inch, which is 3/8 inch.";
     let out = cli(
         &p,
-        &["approvals", "edit", &an6.doc.id, "--operator", "cli-ops", "--content", edited],
+        &[
+            "approvals",
+            "edit",
+            &an6.doc.id,
+            "--operator",
+            "cli-ops",
+            "--content",
+            edited,
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     settled(&p, &an6.doc.id, ApprovalStatus::Sent).await;
@@ -145,7 +165,10 @@ async fn the_cli_lists_and_decides_like_the_api() {
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].content.as_deref(), Some(edited));
 
-    let again = cli(&p, &["approvals", "approve", &an6.doc.id, "--operator", "cli-ops"]);
+    let again = cli(
+        &p,
+        &["approvals", "approve", &an6.doc.id, "--operator", "cli-ops"],
+    );
     assert!(!again.status.success());
     assert!(
         String::from_utf8_lossy(&again.stderr).contains("no longer pending"),
@@ -191,7 +214,10 @@ async fn the_cli_shows_queues_and_replays_and_purges_dead_letters() {
         .fail_next_on(Endpoint::CreateMessage, 2, Fault::Status(500));
     for conversation in [101, 102] {
         let message = p.chatwoot.incoming_messages(conversation)[0].clone();
-        assert_eq!(p.deliver_message_webhook(conversation, message.id).await, 202);
+        assert_eq!(
+            p.deliver_message_webhook(conversation, message.id).await,
+            202
+        );
     }
     let letters = DeadLetters::new(&p.queue);
     let deadline = std::time::Instant::now() + WAIT;

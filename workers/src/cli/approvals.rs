@@ -86,7 +86,11 @@ pub(super) async fn run(client: &QueueClient, command: ApprovalCommand) -> anyho
         } => {
             let status = match status.as_str() {
                 "all" => None,
-                other => Some(other.parse::<ApprovalStatus>().map_err(anyhow::Error::msg)?),
+                other => Some(
+                    other
+                        .parse::<ApprovalStatus>()
+                        .map_err(anyhow::Error::msg)?,
+                ),
             };
             let items = operator.approvals().list(status, offset, limit).await?;
             if items.is_empty() {
@@ -130,7 +134,14 @@ pub(super) async fn run(client: &QueueClient, command: ApprovalCommand) -> anyho
             operator,
             team,
             note,
-        } => (id, Decision::Escalate { operator, team, note }),
+        } => (
+            id,
+            Decision::Escalate {
+                operator,
+                team,
+                note,
+            },
+        ),
     };
     let required = [("--operator", decision.operator())];
     for (flag, value) in required {
