@@ -1,6 +1,7 @@
 //! End-to-end tests.
 
 mod assignment;
+mod bad_input;
 mod chatwoot;
 mod ingress;
 mod lifecycle;
