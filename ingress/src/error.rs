@@ -10,6 +10,19 @@ use http_body_util::Full;
 use crate::response::json;
 use crate::spool::AppendError;
 
+/// Longest error message answered, in characters.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to [`MAX_MESSAGE_CHARS`] (with `…`).
+pub(crate) fn bounded(text: String) -> String {
+    if text.chars().count() <= MAX_MESSAGE_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
 /// Everything that stops a request from being served as asked.
 #[derive(Debug, thiserror::Error)]
 pub enum IngressError {
@@ -34,6 +47,9 @@ pub enum IngressError {
     /// The body did not arrive in time.
     #[error("the request body did not arrive in time")]
     BodyTimeout,
+    /// Too many request bodies are being read at once (the in-memory body budget is spent).
+    #[error("too many webhook bodies in flight, try again later")]
+    Busy,
     /// Missing, malformed, stale or wrong signature. The reason is logged, never answered.
     #[error("signature rejected: {0}")]
     Unauthorized(#[from] SignatureError),
@@ -81,7 +97,8 @@ impl IngressError {
             Self::RedisUnavailable(_)
             | Self::RedisTimeout
             | Self::SpoolFull { .. }
-            | Self::SpoolUnwritable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::SpoolUnwritable(_)
+            | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -91,6 +108,8 @@ impl IngressError {
         match self {
             Self::Unauthorized(_) => "unauthorized",
             Self::PayloadTooLarge { .. } => "too_large",
+            Self::BodyTimeout => "timeout",
+            Self::Busy => "busy",
             Self::RedisUnavailable(_)
             | Self::RedisTimeout
             | Self::SpoolFull { .. }
@@ -106,7 +125,9 @@ impl IngressError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::BodyUnreadable(_) | Self::BodyTimeout => "body_unreadable",
+            Self::BodyUnreadable(_) => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
+            Self::Busy => "busy",
             Self::Unauthorized(_) => "unauthorized",
             Self::BadDeliveryId => "bad_delivery_id",
             Self::Malformed(_) => "malformed",
@@ -133,7 +154,8 @@ impl IngressError {
                     .to_owned()
             }
             Self::Internal(_) => "internal error".to_owned(),
-            other => other.to_string(),
+            // Parser messages quote the sender's text: keep answers (and logs) short.
+            other => bounded(other.to_string()),
         };
         let mut response = json(
             self.status(),

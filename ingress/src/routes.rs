@@ -60,10 +60,11 @@ async fn receive_webhook(state: &AppState, request: Request<Incoming>) -> Respon
             accepted.into_response(event)
         }
         Err(error) => {
+            let text = crate::error::bounded(error.to_string());
             if error.status().is_server_error() {
-                tracing::warn!(event, outcome, error = %error, "webhook not accepted");
+                tracing::warn!(event, outcome, error = %text, "webhook not accepted");
             } else {
-                tracing::info!(event, outcome, error = %error, "webhook refused");
+                tracing::info!(event, outcome, error = %text, "webhook refused");
             }
             error.into_response()
         }

@@ -29,6 +29,11 @@ use crate::spool::{Spool, SpoolError};
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+/// Open connections per listener at most; further clients wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// Memory all webhook bodies being read at once may take, in KiB (64 MiB): a body takes its
+/// declared length (or the body limit when undeclared) from it while it is read and handled.
+pub const BODY_BUDGET_KIB: usize = 64 * 1024;
 
 /// What the request handlers share.
 #[derive(Debug)]
@@ -41,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) draining: CancellationToken,
     /// The disk spool used while Redis is unreachable (issue 5), if `COPYDESK_SPOOL_DIR` is set.
     pub(crate) spool: Option<Spool>,
+    /// KiB permits for request bodies in memory ([`BODY_BUDGET_KIB`]).
+    pub(crate) body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the ingress could not start.
@@ -112,6 +119,7 @@ impl Application {
             spool,
             verifier: SignatureVerifier::new(config.webhook_secrets, config.signature_tolerance),
             max_body_bytes: config.max_body_bytes,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET_KIB)),
             metrics: copydesk::metrics::install(),
             draining: CancellationToken::new(),
         };
@@ -238,7 +246,13 @@ async fn accept_loop<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
 {
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            () = stop.cancelled() => break,
+            slot = connections.clone().acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { break };
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
             accepted = listener.accept() => accepted,
@@ -261,6 +275,7 @@ async fn accept_loop<H, F>(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

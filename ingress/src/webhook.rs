@@ -5,6 +5,7 @@
 //! the local spool (202 `spooled`; see [`crate::spool`]). The answer is 503 only when neither
 //! can take them.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -31,6 +32,8 @@ pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const SPOOL_FALLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest accepted `X-Chatwoot-Delivery` (Chatwoot sends a 36-character UUID).
 pub const MAX_DELIVERY_ID_LEN: usize = 128;
+/// How long a request waits for room in the body budget before it is answered 503.
+pub const BODY_BUDGET_WAIT: Duration = Duration::from_secs(5);
 
 /// What happened to an accepted webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,14 +95,45 @@ pub(crate) async fn receive(
     request: Request<Incoming>,
 ) -> (&'static str, Result<Accepted, IngressError>) {
     let (parts, body) = request.into_parts();
-    let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
-        Ok(body) => body,
-        Err(error) => return ("unknown", Err(error)),
-    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let header = |name: &str| parts.headers.get(name).map(|v| v.as_bytes());
+    // An oversized declared body is refused first (413), then requests whose signature
+    // headers cannot pass whatever the body, before the body is read (401): only plausibly
+    // signed requests get a body buffer.
+    if let Err(error) = declared_size_fits(&parts.headers, state.max_body_bytes) {
+        return ("unknown", Err(error));
+    }
+    if let Err(error) = state.verifier.precheck(
+        header(TIMESTAMP_HEADER),
+        header(SIGNATURE_HEADER),
+        i64::try_from(now.as_secs()).unwrap_or(i64::MAX),
+    ) {
+        // The body is counted, never kept: an oversized one is still answered 413.
+        if let Err(too_large) = drain_within(body, state.max_body_bytes).await {
+            return ("unknown", Err(too_large));
+        }
+        return ("unknown", Err(error.into()));
+    }
+    // Bodies in memory are bounded as a whole, so many large or slow uploads at once wait
+    // (then get 503) instead of growing the process without bound.
+    let kib = declared_length(&parts.headers)
+        .map_or(state.max_body_bytes, |len| len as usize)
+        .min(state.max_body_bytes)
+        .div_ceil(1024)
+        .max(1);
+    let budget = Arc::clone(&state.body_budget);
+    let permits = u32::try_from(kib).unwrap_or(u32::MAX);
+    let _budget =
+        match tokio::time::timeout(BODY_BUDGET_WAIT, budget.acquire_many_owned(permits)).await {
+            Ok(Ok(permit)) => permit,
+            _ => return ("unknown", Err(IngressError::Busy)),
+        };
+    let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(error) => return ("unknown", Err(error)),
+    };
     let signed = state.verifier.verify(
         header(TIMESTAMP_HEADER),
         header(SIGNATURE_HEADER),
@@ -204,13 +238,7 @@ async fn read_body(
     headers: &http::HeaderMap,
     limit: usize,
 ) -> Result<Bytes, IngressError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(IngressError::PayloadTooLarge { limit });
-    }
+    declared_size_fits(headers, limit)?;
     let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect())
         .await
         .map_err(|_| IngressError::BodyTimeout)?;
@@ -221,6 +249,43 @@ async fn read_body(
         }
         Err(error) => Err(IngressError::BodyUnreadable(error.to_string())),
     }
+}
+
+/// Reads and drops a body, counting it: `PayloadTooLarge` as soon as it passes `limit`;
+/// a body that stalls or breaks is simply given up on (the caller answers for the request).
+async fn drain_within(mut body: Incoming, limit: usize) -> Result<(), IngressError> {
+    let count = async {
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return Ok(()) };
+            if let Some(data) = frame.data_ref() {
+                seen = seen.saturating_add(data.len());
+                if seen > limit {
+                    return Err(IngressError::PayloadTooLarge { limit });
+                }
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(BODY_READ_TIMEOUT, count)
+        .await
+        .unwrap_or(Ok(()))
+}
+
+/// The `Content-Length`, when declared and numeric.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// A declared `Content-Length` over `limit` is refused without reading anything.
+fn declared_size_fits(headers: &http::HeaderMap, limit: usize) -> Result<(), IngressError> {
+    if declared_length(headers).is_some_and(|len| len > limit as u64) {
+        return Err(IngressError::PayloadTooLarge { limit });
+    }
+    Ok(())
 }
 
 /// A delivery id becomes part of a Redis key: accept only short, visible ASCII.

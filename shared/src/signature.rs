@@ -59,6 +59,33 @@ impl SignatureVerifier {
         Self { secrets, tolerance }
     }
 
+    /// The checks that need no body: both headers present and well formed, and the timestamp
+    /// within the window. The ingress runs this before reading the body, so an unsigned or
+    /// stale flood never makes it buffer bodies; [`SignatureVerifier::verify`] repeats it.
+    pub fn precheck(
+        &self,
+        timestamp: Option<&[u8]>,
+        signature: Option<&[u8]>,
+        now_unix_secs: i64,
+    ) -> Result<(), SignatureError> {
+        let timestamp = timestamp.ok_or(SignatureError::MissingHeader(TIMESTAMP_HEADER))?;
+        let signature = signature.ok_or(SignatureError::MissingHeader(SIGNATURE_HEADER))?;
+        parse_signature(signature)?;
+        let signed_at = parse_timestamp(timestamp)?;
+        self.check_window(signed_at, now_unix_secs)
+    }
+
+    fn check_window(&self, signed_at: i64, now_unix_secs: i64) -> Result<(), SignatureError> {
+        let skew_secs = now_unix_secs.saturating_sub(signed_at);
+        if skew_secs.unsigned_abs() > self.tolerance.as_secs() {
+            return Err(SignatureError::Stale {
+                skew_secs,
+                tolerance_secs: self.tolerance.as_secs(),
+            });
+        }
+        Ok(())
+    }
+
     /// Verifies the headers' values against the raw `body`, at `now_unix_secs`.
     ///
     /// The HMAC is checked before the timestamp so a stale verdict is only given to requests
@@ -72,15 +99,8 @@ impl SignatureVerifier {
     ) -> Result<(), SignatureError> {
         let timestamp = timestamp.ok_or(SignatureError::MissingHeader(TIMESTAMP_HEADER))?;
         let signature = signature.ok_or(SignatureError::MissingHeader(SIGNATURE_HEADER))?;
-        let expected = signature
-            .strip_prefix(b"sha256=")
-            .and_then(|hex_digest| hex::decode(hex_digest).ok())
-            .filter(|digest| digest.len() == 32)
-            .ok_or(SignatureError::MalformedHeader(SIGNATURE_HEADER))?;
-        let signed_at: i64 = std::str::from_utf8(timestamp)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-            .ok_or(SignatureError::MalformedHeader(TIMESTAMP_HEADER))?;
+        let expected = parse_signature(signature)?;
+        let signed_at = parse_timestamp(timestamp)?;
         let matches = self.secrets.iter().any(|secret| {
             let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
             else {
@@ -94,15 +114,25 @@ impl SignatureVerifier {
         if !matches {
             return Err(SignatureError::Mismatch);
         }
-        let skew_secs = now_unix_secs.saturating_sub(signed_at);
-        if skew_secs.unsigned_abs() > self.tolerance.as_secs() {
-            return Err(SignatureError::Stale {
-                skew_secs,
-                tolerance_secs: self.tolerance.as_secs(),
-            });
-        }
-        Ok(())
+        self.check_window(signed_at, now_unix_secs)
     }
+}
+
+/// `sha256=<64 hex digits>` → the 32-byte digest.
+fn parse_signature(signature: &[u8]) -> Result<Vec<u8>, SignatureError> {
+    signature
+        .strip_prefix(b"sha256=")
+        .and_then(|hex_digest| hex::decode(hex_digest).ok())
+        .filter(|digest| digest.len() == 32)
+        .ok_or(SignatureError::MalformedHeader(SIGNATURE_HEADER))
+}
+
+/// Unix seconds as decimal text.
+fn parse_timestamp(timestamp: &[u8]) -> Result<i64, SignatureError> {
+    std::str::from_utf8(timestamp)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or(SignatureError::MalformedHeader(TIMESTAMP_HEADER))
 }
 
 /// Parses `COPYDESK_WEBHOOK_SECRETS`-style text: comma-separated, blanks trimmed and skipped.
@@ -220,6 +250,27 @@ mod tests {
                 skew_secs: -301,
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn precheck_refuses_missing_malformed_and_stale_headers_without_a_body() {
+        let (secret, timestamp, signature, _body) = example();
+        let v = verifier(&secret);
+        let now: i64 = timestamp.parse().expect("numeric");
+        let (t, s) = (Some(timestamp.as_bytes()), Some(signature.as_bytes()));
+        assert_eq!(v.precheck(t, s, now), Ok(()));
+        assert_eq!(
+            v.precheck(None, s, now),
+            Err(SignatureError::MissingHeader(TIMESTAMP_HEADER))
+        );
+        assert_eq!(
+            v.precheck(t, Some(b"sha256=zz"), now),
+            Err(SignatureError::MalformedHeader(SIGNATURE_HEADER))
+        );
+        assert!(matches!(
+            v.precheck(t, s, now + 301),
+            Err(SignatureError::Stale { .. })
         ));
     }
 

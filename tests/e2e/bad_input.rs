@@ -1475,3 +1475,100 @@ async fn slow_headers(addr: SocketAddr) -> Duration {
         }
     }
 }
+
+/// One stalled upload that declares a full-size body: headers that pass the cheap checks, all
+/// but the last byte of the body, then silence. Returns the status the ingress answered.
+async fn stalled_full_upload(addr: SocketAddr) -> Option<u16> {
+    static BLOCK: [u8; 64 * 1024] = [b' '; 64 * 1024];
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /webhooks/chatwoot HTTP/1.1\r\nHost: ingress\r\nContent-Type: application/json\r\n\
+         Content-Length: {DEFAULT_MAX_BODY_BYTES}\r\nX-Chatwoot-Timestamp: {}\r\n\
+         X-Chatwoot-Signature: sha256={}\r\nX-Chatwoot-Delivery: stalled\r\n\r\n",
+        copydesk_testkit::webhook::unix_now(),
+        "00".repeat(32)
+    );
+    let write = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        let mut left = DEFAULT_MAX_BODY_BYTES - 1;
+        while left > 0 {
+            let n = left.min(BLOCK.len());
+            writer.write_all(&BLOCK[..n]).await?;
+            left -= n;
+        }
+        // Keep the connection open, silent, until the answer has come.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok::<_, std::io::Error>(())
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(25), async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = reader.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        Some(())
+    })
+    .await;
+    write.abort();
+    read.ok()??;
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ').nth(1)?.parse().ok()
+}
+
+/// Many large uploads that stall cannot grow the ingress past its body budget: the first ones
+/// hold the budget until the body timeout (408), the rest are turned away (503 busy) instead
+/// of each buffering a megabyte.
+#[test]
+fn many_stalled_large_uploads_take_at_most_the_body_budget() {
+    const UPLOADS: usize = 250;
+    let rt = runtime();
+    let redis = RedisServer::start();
+    let app = rt.block_on(spawn_ingress(&redis.url(), &unique_prefix("budget")));
+    let rss_before = rss_mib();
+    let (statuses, peak) = rt.block_on(async {
+        let addr = app.addr;
+        let uploads: Vec<_> = (0..UPLOADS)
+            .map(|_| tokio::spawn(stalled_full_upload(addr)))
+            .collect();
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sampler = tokio::spawn({
+            let peak = Arc::clone(&peak);
+            async move {
+                loop {
+                    peak.fetch_max(rss_mib(), Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        });
+        let mut statuses = BTreeMap::new();
+        for upload in uploads {
+            let status = upload.await.expect("the upload task runs");
+            *statuses.entry(status).or_insert(0usize) += 1;
+        }
+        sampler.abort();
+        (statuses, peak.load(Ordering::SeqCst).max(rss_mib()))
+    });
+    let growth = peak.saturating_sub(rss_before);
+    println!(
+        "stalled 1 MiB uploads: {UPLOADS} sent, answers {statuses:?}, rss before {rss_before} MiB, \
+         peak {peak} MiB (+{growth} MiB; body budget {} MiB)",
+        copydesk_ingress::startup::BODY_BUDGET_KIB / 1024
+    );
+    assert!(
+        statuses.keys().all(|s| matches!(s, Some(408) | Some(503))),
+        "every stalled upload is answered 408 or 503: {statuses:?}"
+    );
+    assert!(
+        statuses.get(&Some(503)).copied().unwrap_or(0) > 0,
+        "past the budget uploads are turned away: {statuses:?}"
+    );
+    assert!(
+        growth < 150,
+        "memory stays near the 64 MiB body budget, not {UPLOADS} MiB: +{growth} MiB"
+    );
+}

@@ -98,7 +98,7 @@ pub enum WebhookEvent {
 #[non_exhaustive]
 pub enum EventError {
     /// Not JSON, no `event` key, or a known event missing a field it needs.
-    #[error("malformed {event} webhook: {source}")]
+    #[error("malformed {event}{}: {source}", if *event == "webhook" { "" } else { " webhook" })]
     Malformed {
         /// The event name, or `webhook` when unknown.
         event: &'static str,
