@@ -387,3 +387,21 @@ async fn pipeline_latency_at_a_steady_rate_is_measured() {
     );
     assert_eq!(latencies.len(), count);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_note_that_lands_after_the_client_timed_out_is_not_posted_twice() {
+    // Chatwoot stores the first post 1.5 s late, after our 300 ms timeout: the retry must
+    // wait for it (the ambiguous-failure settle delay) and find it, not post a second note.
+    let p = start(&[("CHATWOOT_TIMEOUT_MS", "300")]).await;
+    p.chatwoot.fail_next_on(
+        Endpoint::CreateMessage,
+        1,
+        Fault::ApplyAfter(Duration::from_millis(1500)),
+    );
+    let item = draft_seed_message(&p, 101).await;
+    // Whatever was in flight has landed by now.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let notes = p.chatwoot.private_notes(101);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(Some(notes[0].id), item.note_id);
+}

@@ -92,10 +92,15 @@ where
                             error,
                             permanent: false,
                         },
-                        Verdict::Retry(delay) => Settlement::Retry {
-                            delay: delay.unwrap_or_else(|| state.settings.retry_delay(attempt)),
-                            error,
-                        },
+                        Verdict::Retry(at_least) => {
+                            // A handler's `RetryAfter` is a floor, not a replacement: the
+                            // exponential backoff still grows with the attempts.
+                            let backoff = state.settings.retry_delay(attempt);
+                            Settlement::Retry {
+                                delay: at_least.map_or(backoff, |d| d.max(backoff)),
+                                error,
+                            }
+                        }
                     }
                 }
             };

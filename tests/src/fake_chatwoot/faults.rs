@@ -19,6 +19,10 @@ pub enum Fault {
     Delay(Duration),
     /// Apply the request, then close the connection without answering.
     DropAfterApply,
+    /// Hold the request and apply it only after this delay, whether or not the client is
+    /// still waiting (a slow Chatwoot behind a client that timed out: the request lands after
+    /// the client gave up), then answer.
+    ApplyAfter(Duration),
 }
 
 /// A share of requests that fail, drawn from a seeded RNG so a run can be repeated.

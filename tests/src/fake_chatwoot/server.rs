@@ -153,7 +153,7 @@ async fn handle(
 }
 
 async fn process(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     method: &http::Method,
     record: &mut RecordedRequest,
     bytes: &[u8],
@@ -203,6 +203,20 @@ async fn process(
             json!({"status": 400, "error": "Bad Request"}),
         ));
     };
+    if let Some(Fault::ApplyAfter(delay)) = fault {
+        // Detached, so the request is applied even when the client gave up and hyper dropped
+        // this handler.
+        let shared = Arc::clone(shared);
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let answer = shared.store().handle(route, &params);
+            answer
+        });
+        return match late.await {
+            Ok(answer) => Outcome::Answer(answer),
+            Err(_) => Outcome::Drop,
+        };
+    }
     let answer = shared.store().handle(route, &params);
     match fault {
         Some(Fault::Delay(delay)) => {

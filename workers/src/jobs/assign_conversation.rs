@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::waiting_list::{WaitingEntry, WaitingList, WaitingListError};
 use super::workload::Workload;
-use super::{chatwoot_failure, store_failure, Deps};
+use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
 use crate::routing::{
     decide, AgentState, Availability, BusyAgents, RoundRobin, RoutingDecision, RoutingInput,
     RoutingReason, RoutingTable, TeamRef,
@@ -727,7 +727,7 @@ impl AssignStage {
                 chatwoot
                     .create_message(conversation_id, &message)
                     .await
-                    .map_err(chatwoot_failure)?
+                    .map_err(chatwoot_post_failure)?
                     .id
             }
         };

@@ -60,6 +60,21 @@ pub fn chatwoot_failure(error: ChatwootError) -> JobError {
     }
 }
 
+/// How long the next attempt waits after an ambiguous message post (timeout, connection lost
+/// after sending, 502/504) before it looks for the message and posts again: a Chatwoot that
+/// was merely slow has stored it by then, so the look finds it instead of posting twice.
+pub const AMBIGUOUS_SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A failed message post as a job error: like [`chatwoot_failure`], but an ambiguous failure
+/// is retried no sooner than [`AMBIGUOUS_SETTLE`].
+pub fn chatwoot_post_failure(error: ChatwootError) -> JobError {
+    if error.is_ambiguous() {
+        JobError::RetryAfter(AMBIGUOUS_SETTLE, error.into())
+    } else {
+        chatwoot_failure(error)
+    }
+}
+
 /// A Redis failure while storing or reading state: retryable.
 pub(crate) fn store_failure(error: ApprovalError) -> JobError {
     JobError::Retryable(error.into())

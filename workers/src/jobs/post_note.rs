@@ -12,7 +12,7 @@ use copydesk::jobs::PostNote;
 use copydesk::metrics::PIPELINE_LATENCY_SECONDS;
 use copydesk::queue::{JobAttempt, JobError};
 
-use super::{chatwoot_failure, store_failure, Deps};
+use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
 
 /// The note stage.
 #[derive(Clone, Debug)]
@@ -72,7 +72,7 @@ impl NoteStage {
             .chatwoot
             .create_message(job.conversation_id, &message)
             .await
-            .map_err(chatwoot_failure)?;
+            .map_err(chatwoot_post_failure)?;
         approvals
             .set_note_id(&item.doc.id, note.id)
             .await

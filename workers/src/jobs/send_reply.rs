@@ -16,7 +16,7 @@ use copydesk::chatwoot::{
 use copydesk::jobs::SendReply;
 use copydesk::queue::{JobAttempt, JobError};
 
-use super::{chatwoot_failure, store_failure, Deps};
+use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
 
 /// Statuses from which a reply may be sent.
 const SENDABLE: [ApprovalStatus; 3] = [
@@ -166,7 +166,7 @@ impl ReplyStage {
                     .chatwoot
                     .create_message(job.conversation_id, &message)
                     .await
-                    .map_err(chatwoot_failure)?;
+                    .map_err(chatwoot_post_failure)?;
                 self.mark_sent(&item, sent.id).await
             }
         }
