@@ -488,3 +488,21 @@ async fn the_eviction_policy_check_refuses_allkeys_lru_and_accepts_noeviction() 
         .await
         .expect("COPYDESK_ALLOW_EVICTION lets it start");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ingress_cannot_share_a_spool_directory() {
+    let redis = RedisServer::start_durable();
+    let dir = SpoolDir::new("shared-dir");
+    let mut first = test_config(&redis.url(), &unique_prefix("spool-lock-a"));
+    first.spool = Some(dir.config());
+    let first = spawn_ingress_with(first).await;
+    let mut second = test_config(&redis.url(), &unique_prefix("spool-lock-b"));
+    second.spool = Some(dir.config());
+    let refused = Application::build(second).await;
+    let message = refused.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(
+        message.contains("COPYDESK_SPOOL_DIR") && message.contains("another copydesk-ingress"),
+        "{message}"
+    );
+    drop(first);
+}

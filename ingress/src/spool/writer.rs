@@ -70,9 +70,31 @@ struct Active {
 /// The thread's state: the sealed segments, oldest first, and the one being appended to.
 pub(super) struct Writer {
     shared: Arc<Shared>,
+    /// `spool.lock`, locked for as long as this writer lives: one ingress per directory.
+    _lock: fs::File,
     next_seq: u64,
     active: Option<Active>,
     sealed: VecDeque<Segment>,
+}
+
+/// Takes the directory's `spool.lock` (released when the file closes, also when the process
+/// dies): two ingress processes appending to and draining one spool would interleave
+/// segments and replay each other's records.
+fn lock_dir(dir: &std::path::Path) -> io::Result<fs::File> {
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("spool.lock"))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "another copydesk-ingress process is using it (spool.lock is locked); give each \
+             ingress its own COPYDESK_SPOOL_DIR",
+        )),
+        Err(fs::TryLockError::Error(error)) => Err(error),
+    }
 }
 
 impl Writer {
@@ -82,6 +104,7 @@ impl Writer {
         let dir = shared.dir.clone();
         fs::create_dir_all(&dir)?;
         probe_writable(&dir)?;
+        let lock = lock_dir(&dir)?;
         let mut sealed = Vec::new();
         for entry in fs::read_dir(&dir)? {
             let entry = entry?;
@@ -113,6 +136,7 @@ impl Writer {
         }
         shared.publish();
         Ok(Self {
+            _lock: lock,
             next_seq: sealed.last().map_or(1, |s| s.seq + 1),
             shared,
             active: None,

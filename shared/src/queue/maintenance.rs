@@ -21,6 +21,8 @@ const RENEW_CHUNK: usize = 256;
 const JANITOR_EVERY: Duration = Duration::from_secs(60);
 /// How often the queue's depth gauges are refreshed.
 const DEPTH_EVERY: Duration = Duration::from_secs(15);
+/// While promotion keeps failing (Redis down), its warning repeats at most this often.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Runs until `stop` is cancelled.
 pub(crate) async fn maintenance_loop(state: Arc<ConsumerState>, stop: CancellationToken) {
@@ -38,13 +40,24 @@ pub(crate) async fn maintenance_loop(state: Arc<ConsumerState>, stop: Cancellati
     let mut next_lease = Instant::now() + lease_every;
     let mut next_janitor = Instant::now() + JANITOR_EVERY.min(state.settings.consumer_idle_limit);
     let mut next_depth = Instant::now();
+    let mut failing_since: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        if let Err(e) = promote_due(&state).await {
-            tracing::warn!(queue = state.queue, error = %e, "promoting due retries failed");
+        match promote_due(&state).await {
+            Ok(_) if failing_since.is_some() => {
+                failing_since = None;
+                tracing::info!(queue = state.queue, "promoting due retries works again");
+            }
+            Ok(_) => {}
+            // Once per outage, then once a minute: a tick every 250 ms must not flood the log.
+            Err(e) if failing_since.is_none_or(|since| since.elapsed() >= FAILURE_LOG_EVERY) => {
+                failing_since = Some(Instant::now());
+                tracing::warn!(queue = state.queue, error = %e, "promoting due retries failed");
+            }
+            Err(_) => {}
         }
         let now = Instant::now();
         if now >= next_lease {
