@@ -389,6 +389,25 @@ async fn a_safety_conversation_goes_to_anyone_online_when_the_safety_team_is_awa
 }
 
 #[tokio::test]
+async fn copydesks_own_user_is_never_picked_even_when_it_is_the_only_one_online() {
+    let h = Harness::start("assign-not-the-bot").await;
+    for agent in 2..=9 {
+        h.set_online(agent, false);
+    }
+    // User 1 is the API token's own user (the fake's `token_user_id`).
+    h.set_online(1, true);
+    h.conversation(203, CUSTOMER, "There is a fire under the hood");
+
+    let routed = h
+        .assign(new_conversation(203, "There is a fire under the hood"))
+        .await;
+
+    assert!(matches!(routed, Routed::Waiting { .. }), "{routed:?}");
+    assert_eq!(h.assignee(203), None, "not assigned to Copydesk itself");
+    assert_eq!(h.team(203), Some(6));
+}
+
+#[tokio::test]
 async fn a_vip_contact_goes_to_the_senior_team_at_high_priority() {
     let h = Harness::start("assign-vip").await;
     h.conversation(203, VIP_CUSTOMER, "Need a fuel system for 1500 HP");

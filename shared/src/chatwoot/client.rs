@@ -226,6 +226,13 @@ impl ChatwootClient {
         .await
     }
 
+    /// `GET /api/v1/profile`: the user the API token belongs to (Copydesk's own agent or
+    /// bot user, which routing must never pick).
+    pub async fn profile(&self) -> Result<Agent, ChatwootError> {
+        let url = format!("{}/api/v1/profile", self.base_url);
+        self.call("profile", self.request(Method::GET, &url)).await
+    }
+
     /// `GET .../teams`.
     pub async fn list_teams(&self) -> Result<Vec<Team>, ChatwootError> {
         self.call("list_teams", self.request(Method::GET, &self.url("teams")))

@@ -27,6 +27,8 @@ pub enum Endpoint {
     ListTeams,
     /// `GET .../teams/{id}/team_members`
     ListTeamMembers,
+    /// `GET /api/v1/profile` (the token's own user; not under an account).
+    Profile,
 }
 
 impl Endpoint {
@@ -43,6 +45,7 @@ impl Endpoint {
             Self::ListAgents => "list_agents",
             Self::ListTeams => "list_teams",
             Self::ListTeamMembers => "list_team_members",
+            Self::Profile => "profile",
         }
     }
 }
@@ -59,6 +62,13 @@ pub(crate) struct Route {
 
 /// Matches `method path` (path without query) to a route.
 pub(crate) fn match_route(method: &Method, path: &str) -> Option<Route> {
+    if method == Method::GET && path.trim_end_matches('/') == "/api/v1/profile" {
+        return Some(Route {
+            endpoint: Endpoint::Profile,
+            account_id: None,
+            id: None,
+        });
+    }
     let rest = path
         .trim_end_matches('/')
         .strip_prefix("/api/v1/accounts/")?;

@@ -182,6 +182,10 @@ impl Store {
     pub(crate) fn handle(&mut self, route: Route, params: &Map<String, Value>) -> Answer {
         let id = route.id.unwrap_or(0);
         match route.endpoint {
+            Endpoint::Profile => match self.agents.get(&self.token_user_id) {
+                Some(user) => Answer::json(200, self.agent_json(user)),
+                None => Answer::json(401, json!({"error": "Invalid Access Token"})),
+            },
             Endpoint::ListAgents => Answer::json(
                 200,
                 Value::Array(self.agents.values().map(|a| self.agent_json(a)).collect()),

@@ -156,6 +156,8 @@ pub struct AssignStage {
     waiting: WaitingList,
     memberships: Arc<Mutex<Option<(Instant, Memberships)>>>,
     waiting_poll: Option<Duration>,
+    /// The API token's own user (`GET /profile`), once known: never routed to.
+    own_user: Arc<Mutex<Option<i64>>>,
 }
 
 impl AssignStage {
@@ -170,6 +172,7 @@ impl AssignStage {
             table,
             memberships: Arc::default(),
             waiting_poll: None,
+            own_user: Arc::default(),
         }
     }
 
@@ -751,7 +754,10 @@ impl AssignStage {
         account_id: i64,
         routing: Option<i64>,
     ) -> Result<Vec<AgentState>, JobError> {
-        let agents = chatwoot.list_agents().await.map_err(chatwoot_failure)?;
+        let own_user = self.own_user(chatwoot).await;
+        let mut agents = chatwoot.list_agents().await.map_err(chatwoot_failure)?;
+        // Copydesk's own user (the token's) answers as a bot, never as a human agent.
+        agents.retain(|agent| Some(agent.id) != own_user);
         let memberships = self.memberships(chatwoot).await?;
         let ids: Vec<i64> = agents.iter().map(|a| a.id).collect();
         let counts = self
@@ -788,6 +794,24 @@ impl AssignStage {
                 }
             })
             .collect())
+    }
+
+    /// The token's own user id, read once (`GET /api/v1/profile`); `None` while Chatwoot
+    /// cannot say (then it is asked again next time, and nobody is left out meanwhile).
+    async fn own_user(&self, chatwoot: &ChatwootClient) -> Option<i64> {
+        if let Some(id) = *self.own_user.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Some(id);
+        }
+        match chatwoot.profile().await {
+            Ok(user) => {
+                *self.own_user.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.id);
+                Some(user.id)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the token's own user; routing to everyone");
+                None
+            }
+        }
     }
 
     /// Chatwoot's members of the routing file's teams that list no agents (cached).
