@@ -23,7 +23,7 @@ pub mod workload;
 
 use std::sync::Arc;
 
-use copydesk::approvals::{ApprovalError, ApprovalStore};
+use copydesk::approvals::{ApprovalError, ApprovalItem, ApprovalStore};
 use copydesk::chatwoot::{ChatwootClient, ChatwootError};
 use copydesk::queue::{JobError, QueueClient, QueueError};
 
@@ -47,6 +47,20 @@ impl Deps {
             approvals,
             chatwoot: chatwoot.map(Arc::new),
         }
+    }
+
+    /// The approval item a job is about; a missing one is a permanent error (purged, or a
+    /// job from another installation).
+    pub async fn approval_item(&self, id: &str) -> Result<ApprovalItem, JobError> {
+        self.approvals
+            .get(id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| {
+                JobError::permanent(anyhow::anyhow!(
+                    "approval item {id} does not exist (purged?)"
+                ))
+            })
     }
 }
 

@@ -35,16 +35,7 @@ impl NoteStage {
     /// Handles one attempt.
     pub async fn handle(&self, job: PostNote, attempt: JobAttempt) -> Result<(), JobError> {
         let approvals = &self.deps.approvals;
-        let Some(item) = approvals
-            .get(&job.approval_id)
-            .await
-            .map_err(store_failure)?
-        else {
-            return Err(JobError::permanent(anyhow::anyhow!(
-                "approval item {} does not exist (purged?)",
-                job.approval_id
-            )));
-        };
+        let item = self.deps.approval_item(&job.approval_id).await?;
         if item.note_id.is_some() {
             return Ok(());
         }

@@ -105,16 +105,7 @@ impl ReplyStage {
     /// Handles one attempt.
     pub async fn handle(&self, job: SendReply, _attempt: JobAttempt) -> Result<(), JobError> {
         let approvals = &self.deps.approvals;
-        let Some(item) = approvals
-            .get(&job.approval_id)
-            .await
-            .map_err(store_failure)?
-        else {
-            return Err(JobError::permanent(anyhow::anyhow!(
-                "approval item {} does not exist (purged?)",
-                job.approval_id
-            )));
-        };
+        let item = self.deps.approval_item(&job.approval_id).await?;
         if item.reply_message_id.is_some()
             || matches!(item.status, ApprovalStatus::Sent | ApprovalStatus::HeldBack)
         {
