@@ -10,7 +10,7 @@ use copydesk::config::RedisConfig;
 use copydesk::jobs::{JobMeta, PostNote};
 use copydesk::queue::{
     run_until_empty, run_worker, DeadLetterFilter, DeadLetters, DrainOutcome, JobAttempt, JobError,
-    NewJob, QueueClient, QueueSettings,
+    NewJob, QueueClient, QueueError, QueueSettings,
 };
 use copydesk_testkit::RedisServer;
 use futures::StreamExt;
@@ -167,6 +167,28 @@ fn record(runs: &Runs, job: &PostNote, attempt: JobAttempt) {
         .entry(job.approval_id.clone())
         .or_default()
         .push(attempt);
+}
+
+/// Runs a worker that records every attempt and succeeds, until the queue is empty (20 s at
+/// most); returns how it ended and what ran.
+async fn drain_recording(h: &Harness) -> Result<(DrainOutcome, Runs), QueueError> {
+    let runs: Runs = Arc::default();
+    let seen = runs.clone();
+    let handler = move |job: PostNote, attempt: JobAttempt| {
+        let seen = seen.clone();
+        async move {
+            record(&seen, &job, attempt);
+            Ok::<(), JobError>(())
+        }
+    };
+    let drained = run_until_empty::<PostNote, _, _>(
+        h.client.clone(),
+        settings(),
+        handler,
+        Duration::from_secs(20),
+    )
+    .await?;
+    Ok((drained, runs))
 }
 
 fn used_memory(conn: &mut redis::Connection) -> i64 {
@@ -470,23 +492,7 @@ async fn an_entry_that_keeps_crashing_its_workers_is_dead_lettered_by_delivery_c
         .arg(5)
         .query(&mut conn)
         .expect("xclaim");
-    let runs: Runs = Arc::default();
-    let seen = runs.clone();
-    let handler = move |job: PostNote, attempt: JobAttempt| {
-        let seen = seen.clone();
-        async move {
-            record(&seen, &job, attempt);
-            Ok::<(), JobError>(())
-        }
-    };
-    let drained = run_until_empty::<PostNote, _, _>(
-        h.client.clone(),
-        settings(),
-        handler,
-        Duration::from_secs(20),
-    )
-    .await
-    .expect("worker runs");
+    let (drained, runs) = drain_recording(&h).await.expect("worker runs");
     assert_eq!(drained, DrainOutcome::Drained);
     assert!(
         runs.lock().expect("lock").is_empty(),
@@ -767,23 +773,7 @@ async fn an_undecodable_entry_is_dead_lettered_and_the_worker_keeps_running() {
             .await
             .expect("enqueued");
     }
-    let runs: Runs = Arc::default();
-    let seen = runs.clone();
-    let handler = move |job: PostNote, attempt: JobAttempt| {
-        let seen = seen.clone();
-        async move {
-            record(&seen, &job, attempt);
-            Ok::<(), JobError>(())
-        }
-    };
-    let drained = run_until_empty::<PostNote, _, _>(
-        h.client.clone(),
-        settings(),
-        handler,
-        Duration::from_secs(20),
-    )
-    .await
-    .expect("worker survives");
+    let (drained, runs) = drain_recording(&h).await.expect("worker survives");
     assert_eq!(drained, DrainOutcome::Drained);
     assert_eq!(runs.lock().expect("lock").len(), 5);
     let dead = DeadLetters::new(&h.client);
