@@ -440,6 +440,11 @@ impl ApprovalStore {
         Self { conn, keys }
     }
 
+    /// A store on the queue client's Redis connection and key namespace.
+    pub fn for_queue(queue: &crate::queue::QueueClient) -> Self {
+        Self::new(queue.connection(), queue.keys().clone())
+    }
+
     /// The id of the approval item for a customer message.
     pub fn approval_id(account_id: i64, conversation_id: i64, message_id: i64) -> String {
         format!("{account_id}-{conversation_id}-{message_id}")

@@ -67,7 +67,7 @@ pub struct Operator {
 impl Operator {
     /// Decisions on `queue`'s Redis.
     pub fn new(queue: QueueClient) -> Self {
-        let approvals = ApprovalStore::new(queue.connection(), queue.keys().clone());
+        let approvals = ApprovalStore::for_queue(&queue);
         Self { queue, approvals }
     }
 

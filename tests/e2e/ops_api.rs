@@ -41,7 +41,7 @@ impl Ops {
         })
         .await
         .expect("queue client builds");
-        let store = ApprovalStore::new(queue.connection(), queue.keys().clone());
+        let store = ApprovalStore::for_queue(&queue);
         Self {
             app,
             queue,

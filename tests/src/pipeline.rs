@@ -125,7 +125,7 @@ impl Pipeline {
         let ingress = spawn_ingress_with(config).await;
         let fleet = Fleet::build(&options.roles, &env).await?;
         let queue = fleet.queue().clone();
-        let approvals = ApprovalStore::new(queue.connection(), queue.keys().clone());
+        let approvals = ApprovalStore::for_queue(&queue);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(fleet.run(shutdown.clone()));
         Ok(Self {

@@ -39,14 +39,18 @@ pub(crate) async fn list(state: &OpsState, query: &Query) -> Result<Value, OpsEr
     };
     let offset = query.number("offset", 0, MAX_OFFSET)?;
     let limit = query.number("limit", DEFAULT_PAGE, MAX_PAGE)?.max(1);
-    let pending_count = state.approvals.pending_count().await?;
+    let pending_count = state.operator.approvals().pending_count().await?;
     // `ApprovalStore::list` sends an empty pipeline (a Redis client error) when a pending page
     // is empty, so an empty page is answered without asking it.
     let past_the_end = status == Some(ApprovalStatus::Pending) && offset as u64 >= pending_count;
     let items = if past_the_end {
         Vec::new()
     } else {
-        state.approvals.list(status, offset, limit).await?
+        state
+            .operator
+            .approvals()
+            .list(status, offset, limit)
+            .await?
     };
     let next_offset = (items.len() == limit).then_some(offset + limit);
     Ok(json!({
@@ -62,7 +66,7 @@ pub(crate) async fn list(state: &OpsState, query: &Query) -> Result<Value, OpsEr
 /// `GET /api/approvals/{id}`.
 pub(crate) async fn get(state: &OpsState, raw_id: &str) -> Result<Value, OpsError> {
     let id = path_id(raw_id, "approval")?;
-    match state.approvals.get(&id).await? {
+    match state.operator.approvals().get(&id).await? {
         Some(item) => Ok(item_json(&item)),
         None => Err(OpsError::NotFound(format!("approval {id}"))),
     }

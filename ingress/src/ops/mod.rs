@@ -25,7 +25,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use copydesk::approvals::ApprovalStore;
 use copydesk::queue::{DeadLetters, QueueClient, QueueError};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -55,7 +54,6 @@ const ACCEPT_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_mill
 /// What the ops handlers share.
 pub(crate) struct OpsState {
     pub(crate) queue: QueueClient,
-    pub(crate) approvals: ApprovalStore,
     pub(crate) operator: copydesk::operator::Operator,
     pub(crate) dead_letters: DeadLetters,
     token: SecretString,
@@ -107,7 +105,6 @@ impl OpsServer {
         let redis = redis::Client::open(queue.url()).map_err(QueueError::from)?;
         let state = OpsState {
             queue: queue.clone(),
-            approvals: ApprovalStore::new(queue.connection(), queue.keys().clone()),
             operator: copydesk::operator::Operator::new(queue.clone()),
             dead_letters: DeadLetters::new(queue),
             token: config.token,

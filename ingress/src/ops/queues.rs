@@ -25,6 +25,6 @@ pub(crate) async fn list(state: &OpsState) -> Result<Value, OpsError> {
     Ok(json!({
         "queues": queues,
         "dead_letters": state.dead_letters.count().await?,
-        "approvals_pending": state.approvals.pending_count().await?,
+        "approvals_pending": state.operator.approvals().pending_count().await?,
     }))
 }

@@ -41,7 +41,7 @@ pub struct Deps {
 impl Deps {
     /// Dependencies on `queue`, with Chatwoot if given.
     pub fn new(queue: QueueClient, chatwoot: Option<ChatwootClient>) -> Self {
-        let approvals = ApprovalStore::new(queue.connection(), queue.keys().clone());
+        let approvals = ApprovalStore::for_queue(&queue);
         Self {
             queue,
             approvals,
