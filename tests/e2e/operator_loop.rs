@@ -258,3 +258,26 @@ async fn the_cli_shows_queues_and_replays_and_purges_dead_letters() {
     assert!(!missing.status.success());
     assert_eq!(PostNote::QUEUE, "post_note");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approving_a_draft_the_customer_has_moved_past_is_409_superseded() {
+    let p = pipeline().await;
+    let item = drafted(&p, 101).await;
+    let (newer, status) = p
+        .customer_writes(101, "Actually, do you also sell AN-8 hose ends?")
+        .await;
+    assert_eq!(status, 202);
+    p.wait_for_note(&p.approval_id(101, newer), WAIT)
+        .await
+        .expect("the newer message is drafted");
+
+    let (status, body) = post(
+        &p,
+        &format!("/api/approvals/{}/approve", item.doc.id),
+        json!({"operator": "ana"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["status"], "superseded");
+    assert!(p.chatwoot.public_replies(101).is_empty());
+}
