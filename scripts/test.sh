@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-redis.sh
+# promtool and prometheus: the deploy checks and tests/observability.
+bash scripts/ensure-prometheus.sh
+bash scripts/check-deploy.sh
 cargo test --workspace --no-fail-fast "$@"
