@@ -3,6 +3,9 @@
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::approvals::{ApprovalItem, DecideOutcome, Decision, DraftDoc, Priority};
+use crate::queue::{Keys, QueueClient};
+
 /// Counter `{event, outcome}`: webhooks answered by the ingress. `outcome` is one of
 /// `queued`, `duplicate`, `ignored`, `spooled`, `unauthorized`, `malformed`, `too_large`,
 /// `unavailable`.
@@ -33,8 +36,40 @@ pub const RESOLUTION_SECONDS: &str = "copydesk_resolution_seconds";
 pub const SLA_BREACHES_TOTAL: &str = "copydesk_sla_breaches_total";
 /// Gauge: webhooks waiting in the ingress's local spool.
 pub const SPOOL_EVENTS: &str = "copydesk_spool_events";
+/// Gauge: bytes of the ingress spool's files on disk.
+pub const SPOOL_BYTES: &str = "copydesk_spool_bytes";
+/// Gauge: the spool's bound (`COPYDESK_SPOOL_MAX_BYTES`); appends past it answer 503.
+pub const SPOOL_MAX_BYTES: &str = "copydesk_spool_max_bytes";
 /// Counter `{queue, reason}`: dead letters trimmed from the bounded store (`count` or `age`).
 pub const DEAD_LETTERS_TRIMMED_TOTAL: &str = "copydesk_dead_letters_trimmed_total";
+/// Histogram `{decision}`: draft stored (ready for an operator) → operator's decision.
+pub const DECISION_SECONDS: &str = "copydesk_decision_seconds";
+/// Counter `{action, decision}`: decisions by the drafter's recommended action, so "did
+/// operators follow `send`?" is `decision="approve"` over all of `action="send"`.
+pub const DECISIONS_TOTAL: &str = "copydesk_decisions_total";
+/// Histogram: character-level edit distance draft → sent text of edited replies.
+pub const EDIT_DISTANCE_CHARACTERS: &str = "copydesk_edit_distance_characters";
+/// Counter `{flag}`: drafts carrying a flag (`safety`, `vip`, `degraded`, `placeholder`).
+pub const DRAFT_FLAGS_TOTAL: &str = "copydesk_draft_flags_total";
+/// Counter `{outcome}`: public replies settled, `sent` or `held_back`.
+pub const REPLIES_TOTAL: &str = "copydesk_replies_total";
+/// Gauge `{priority}`: approval items waiting for an operator.
+pub const APPROVALS_PENDING: &str = "copydesk_approvals_pending";
+/// Gauge `{priority}`: age of the oldest pending approval item (0 when none).
+pub const APPROVALS_OLDEST_PENDING_AGE_SECONDS: &str =
+    "copydesk_approvals_oldest_pending_age_seconds";
+/// Gauge: operator sessions signed in to the console.
+pub const CONSOLE_SESSIONS: &str = "copydesk_console_sessions";
+/// Histogram `{queue}`: job enqueued → claimed by a worker (first delivery only).
+pub const QUEUE_CLAIM_LATENCY_SECONDS: &str = "copydesk_queue_claim_latency_seconds";
+/// Gauge `{role}`: 1 for every worker role this process runs (a missing role has no series).
+pub const WORKER_UP: &str = "copydesk_worker_up";
+/// Gauge `{version}`: always 1; the build of this process.
+pub const BUILD_INFO: &str = "copydesk_build_info";
+/// Gauge: bytes Redis uses (`INFO memory` `used_memory`).
+pub const REDIS_MEMORY_USED_BYTES: &str = "copydesk_redis_memory_used_bytes";
+/// Gauge: Redis `maxmemory` in bytes (0 when unlimited).
+pub const REDIS_MEMORY_MAX_BYTES: &str = "copydesk_redis_memory_max_bytes";
 
 /// Buckets for latency histograms, in seconds (1 ms … 10 min).
 const LATENCY_BUCKETS: &[f64] = &[
@@ -43,6 +78,14 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 /// Buckets for conversation times, in seconds (30 s … 1 day).
 const CONVERSATION_BUCKETS: &[f64] = &[30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0, 86400.0];
+/// Buckets for operators' decision times, in seconds (5 s … 1 day).
+const DECISION_BUCKETS: &[f64] = &[
+    5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 14400.0, 86400.0,
+];
+/// Buckets for edit distances, in characters.
+const EDIT_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+];
 /// Buckets for confidence 0–100.
 const CONFIDENCE_BUCKETS: &[f64] = &[10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0];
 
@@ -72,10 +115,24 @@ pub fn install() -> PrometheusHandle {
                         CONFIDENCE_BUCKETS,
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(DECISION_SECONDS.into()),
+                        DECISION_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(EDIT_DISTANCE_CHARACTERS.into()),
+                        EDIT_BUCKETS,
+                    )
+                })
                 .expect("bucket lists are non-empty constants")
                 .install_recorder()
                 .expect("the Prometheus recorder is installed once per process");
             describe();
+            start_counters_at_zero();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             handle
         })
         .clone()
@@ -123,8 +180,244 @@ fn describe() {
     );
     describe_counter!(SLA_BREACHES_TOTAL, "SLA targets missed");
     describe_gauge!(SPOOL_EVENTS, "Webhooks waiting in the ingress spool");
+    describe_gauge!(
+        SPOOL_BYTES,
+        Unit::Bytes,
+        "Bytes of the ingress spool on disk"
+    );
+    describe_gauge!(SPOOL_MAX_BYTES, Unit::Bytes, "Bound of the ingress spool");
     describe_counter!(
         DEAD_LETTERS_TRIMMED_TOTAL,
         "Dead letters trimmed from the bounded store"
     );
+    describe_histogram!(
+        DECISION_SECONDS,
+        Unit::Seconds,
+        "Draft stored to operator decision, by decision"
+    );
+    describe_counter!(
+        DECISIONS_TOTAL,
+        "Operator decisions by the drafter's recommended action and the decision"
+    );
+    describe_histogram!(
+        EDIT_DISTANCE_CHARACTERS,
+        "Character edit distance between draft and sent text of edited replies"
+    );
+    describe_counter!(DRAFT_FLAGS_TOTAL, "Drafts carrying a flag, by flag");
+    describe_counter!(REPLIES_TOTAL, "Public replies settled: sent or held back");
+    describe_gauge!(APPROVALS_PENDING, "Approval items waiting, by priority");
+    describe_gauge!(
+        APPROVALS_OLDEST_PENDING_AGE_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest pending approval item, by priority"
+    );
+    describe_gauge!(
+        CONSOLE_SESSIONS,
+        "Operator sessions signed in to the console"
+    );
+    describe_histogram!(
+        QUEUE_CLAIM_LATENCY_SECONDS,
+        Unit::Seconds,
+        "Job enqueued to claimed by a worker"
+    );
+    describe_gauge!(WORKER_UP, "1 per worker role this process runs");
+    describe_gauge!(BUILD_INFO, "Build of this process; always 1");
+    describe_gauge!(
+        REDIS_MEMORY_USED_BYTES,
+        Unit::Bytes,
+        "Memory Redis uses (used_memory)"
+    );
+    describe_gauge!(
+        REDIS_MEMORY_MAX_BYTES,
+        Unit::Bytes,
+        "Redis maxmemory, 0 when unlimited"
+    );
+}
+
+/// Exports the operator-loop counters at 0 from the start, so the first decision, reply, draft
+/// or breach is an increase that `rate()` sees (a counter first scraped at 1 shows none).
+fn start_counters_at_zero() {
+    const DECISIONS: [&str; 4] = ["approve", "edit", "reject", "escalate"];
+    const ACTIONS: [&str; 3] = ["send", "review", "escalate"];
+    for decision in DECISIONS {
+        metrics::counter!(APPROVALS_TOTAL, "decision" => decision).absolute(0);
+        for action in ACTIONS {
+            metrics::counter!(DECISIONS_TOTAL, "action" => action, "decision" => decision)
+                .absolute(0);
+        }
+    }
+    for action in ACTIONS {
+        metrics::counter!(DRAFTS_TOTAL, "action" => action).absolute(0);
+    }
+    for flag in ["safety", "vip", "degraded", "placeholder"] {
+        metrics::counter!(DRAFT_FLAGS_TOTAL, "flag" => flag).absolute(0);
+    }
+    for outcome in ["sent", "held_back"] {
+        metrics::counter!(REPLIES_TOTAL, "outcome" => outcome).absolute(0);
+    }
+    for priority in [
+        Priority::Urgent,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ] {
+        for kind in ["first_response", "resolution"] {
+            metrics::counter!(SLA_BREACHES_TOTAL, "priority" => priority.as_str(), "kind" => kind)
+                .absolute(0);
+        }
+    }
+}
+
+/// Counts a stored draft: `copydesk_drafts_total{action}`, its confidence and its flags.
+pub fn draft_stored(doc: &DraftDoc) {
+    metrics::counter!(DRAFTS_TOTAL, "action" => doc.action.as_str()).increment(1);
+    metrics::histogram!(DRAFT_CONFIDENCE).record(f64::from(doc.confidence));
+    for (flag, set) in [
+        ("safety", doc.safety),
+        ("vip", doc.vip),
+        ("degraded", !doc.degraded.is_empty()),
+        ("placeholder", doc.placeholder),
+    ] {
+        if set {
+            metrics::counter!(DRAFT_FLAGS_TOTAL, "flag" => flag).increment(1);
+        }
+    }
+}
+
+/// Counts an applied operator decision: `copydesk_approvals_total{decision}`,
+/// `copydesk_decisions_total{action, decision}`, the time since the draft was stored and,
+/// for edits, the edit distance (`edit_distance`, as the learning record computed it).
+pub fn decision_made(
+    item: &ApprovalItem,
+    decision: &Decision,
+    decided_at_ms: i64,
+    edit_distance: Option<usize>,
+) {
+    let label = decision.label();
+    metrics::counter!(APPROVALS_TOTAL, "decision" => label).increment(1);
+    metrics::counter!(DECISIONS_TOTAL, "action" => item.doc.action.as_str(), "decision" => label)
+        .increment(1);
+    let waited_ms = (decided_at_ms - item.doc.created_at_ms).max(0);
+    metrics::histogram!(DECISION_SECONDS, "decision" => label).record(waited_ms as f64 / 1000.0);
+    if let (Decision::Edit { .. }, Some(distance)) = (decision, edit_distance) {
+        metrics::histogram!(EDIT_DISTANCE_CHARACTERS).record(distance as f64);
+    }
+}
+
+/// Counts a public reply settled as `outcome` (`sent` or `held_back`) when the transition
+/// was applied (a replay that found it already settled counts nothing).
+pub fn reply_settled(transition: &DecideOutcome, outcome: &'static str) {
+    if let DecideOutcome::Applied(_) = transition {
+        metrics::counter!(REPLIES_TOTAL, "outcome" => outcome).increment(1);
+    }
+}
+
+/// Records enqueue → claim latency of stream entry `entry_id` (`<ms>-<seq>`, the time it was
+/// added) on `queue`; only for first deliveries (a reclaim measures a crash, not the queue).
+pub fn job_claimed(queue: &'static str, entry_id: &str, first_delivery: bool) {
+    let added_ms = entry_id
+        .split('-')
+        .next()
+        .and_then(|ms| ms.parse::<i64>().ok());
+    if let (true, Some(added_ms)) = (first_delivery, added_ms) {
+        let waited_ms = (crate::approvals::now_ms() - added_ms).max(0);
+        metrics::histogram!(QUEUE_CLAIM_LATENCY_SECONDS, "queue" => queue)
+            .record(waited_ms as f64 / 1000.0);
+    }
+}
+
+/// Sets `copydesk_worker_up{role} 1` for each role this process runs.
+pub fn worker_roles_up<'r>(roles: impl IntoIterator<Item = &'r str>) {
+    for role in roles {
+        metrics::gauge!(WORKER_UP, "role" => role.to_owned()).set(1.0);
+    }
+}
+
+/// Sets the spool gauges: webhooks waiting, bytes on disk and the bound.
+pub fn spool_state(events: u64, bytes: u64, max_bytes: u64) {
+    metrics::gauge!(SPOOL_EVENTS).set(events as f64);
+    metrics::gauge!(SPOOL_BYTES).set(bytes as f64);
+    metrics::gauge!(SPOOL_MAX_BYTES).set(max_bytes as f64);
+}
+
+/// Sets `copydesk_console_sessions` (the console calls this when sessions change).
+pub fn set_console_sessions(sessions: u64) {
+    metrics::gauge!(CONSOLE_SESSIONS).set(sessions as f64);
+}
+
+/// Score width of one priority in `approvals:pending` (see [`crate::approvals`]: score =
+/// rank × 10¹³ + created ms).
+const PRIORITY_SCORE_SPAN: i64 = 10_000_000_000_000;
+
+/// Sets the pending-approval gauges per priority from Redis (`approvals:pending`, module docs
+/// of [`crate::approvals`]): two commands per priority, whatever the backlog.
+pub async fn export_approvals(
+    conn: &mut redis::aio::ConnectionManager,
+    keys: &Keys,
+) -> Result<(), redis::RedisError> {
+    let pending = keys.other("approvals:pending");
+    let now = crate::approvals::now_ms();
+    for (rank, priority) in [
+        Priority::Urgent,
+        Priority::High,
+        Priority::Normal,
+        Priority::Low,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let low = rank as i64 * PRIORITY_SCORE_SPAN;
+        let high = low + PRIORITY_SCORE_SPAN - 1;
+        let (count, oldest): (u64, Vec<(String, f64)>) = redis::pipe()
+            .cmd("ZCOUNT")
+            .arg(&pending)
+            .arg(low)
+            .arg(high)
+            .cmd("ZRANGE")
+            .arg(&pending)
+            .arg(low)
+            .arg(high)
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(1)
+            .arg("WITHSCORES")
+            .query_async(conn)
+            .await?;
+        let age_secs = oldest
+            .first()
+            .map(|(_, score)| ((now - (*score as i64 - low)).max(0) as f64) / 1000.0)
+            .unwrap_or(0.0);
+        let label = priority.as_str();
+        metrics::gauge!(APPROVALS_PENDING, "priority" => label).set(count as f64);
+        metrics::gauge!(APPROVALS_OLDEST_PENDING_AGE_SECONDS, "priority" => label).set(age_secs);
+    }
+    Ok(())
+}
+
+/// Sets the Redis memory gauges from `INFO memory`.
+pub async fn export_redis_memory(
+    conn: &mut redis::aio::ConnectionManager,
+) -> Result<(), redis::RedisError> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    if let Some(used) = field("used_memory") {
+        metrics::gauge!(REDIS_MEMORY_USED_BYTES).set(used);
+    }
+    if let Some(max) = field("maxmemory") {
+        metrics::gauge!(REDIS_MEMORY_MAX_BYTES).set(max);
+    }
+    Ok(())
+}
+
+/// Everything a worker process exports from Redis on each tick besides queue depth: pending
+/// approvals and Redis memory.
+pub async fn export_from_redis(queue: &QueueClient) -> Result<(), redis::RedisError> {
+    let mut conn = queue.connection();
+    export_approvals(&mut conn, queue.keys()).await?;
+    export_redis_memory(&mut conn).await
 }

@@ -18,7 +18,6 @@ use crate::approvals::{
 use crate::events::{publish_event, EventKind};
 use crate::jobs::{AssignConversation, AssignReason, Job, JobMeta, SendReply};
 use crate::learning::{self, LearningRecord};
-use crate::metrics::APPROVALS_TOTAL;
 use crate::queue::{EnqueueOutcome, QueueClient};
 
 /// How recent a decision must be for a repeated request to re-queue its follow-up job: well
@@ -100,7 +99,6 @@ impl Operator {
                     .map_or_else(now_ms, |record| record.decided_at_ms);
                 tracing::info!(approval_id = %id, decision = decision.label(),
                     operator = decision.operator(), "approval decided");
-                metrics::counter!(APPROVALS_TOTAL, "decision" => decision.label()).increment(1);
                 self.record(&item, &decision, decided_at_ms).await;
                 self.queue_follow_up(&item, &decision).await?;
                 Ok(DecisionOutcome::Applied(item))
@@ -119,6 +117,7 @@ impl Operator {
         let mut conn = self.queue.connection();
         let keys = self.queue.keys();
         let learning = LearningRecord::from_decision(item, decision, decided_at_ms);
+        crate::metrics::decision_made(item, decision, decided_at_ms, learning.edit_distance);
         if let Err(error) = learning::append(&mut conn, keys, &learning).await {
             tracing::warn!(approval_id = %item.doc.id, %error, "learning record not written");
         }

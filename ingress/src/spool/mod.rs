@@ -39,7 +39,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use copydesk::config::{parsed_or, ConfigError, EnvSource};
-use copydesk::metrics::SPOOL_EVENTS;
 use copydesk::queue::{NewJob, QueueError};
 use redis::{ErrorKind, ServerErrorKind};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -167,7 +166,11 @@ impl Shared {
     }
 
     fn publish(&self) {
-        metrics::gauge!(SPOOL_EVENTS).set(self.waiting() as f64);
+        copydesk::metrics::spool_state(
+            self.waiting(),
+            self.bytes.load(Ordering::SeqCst),
+            self.max_bytes,
+        );
     }
 }
 

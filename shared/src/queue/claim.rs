@@ -312,6 +312,7 @@ async fn dispatch<J: Job>(
     if !state.hold(&entry_id, slot) {
         return true;
     }
+    crate::metrics::job_claimed(state.queue, &entry_id, claimed.deliveries.is_none());
     let attempt = JobAttempt {
         attempt: meta.runs + 1,
         max_attempts: state.max_attempts,

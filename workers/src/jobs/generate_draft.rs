@@ -8,7 +8,6 @@ use std::sync::Arc;
 use copydesk::approvals::{self, ApprovalStore, CreateOutcome, DraftDoc, SourceRef};
 use copydesk::events::{publish_event, EventKind};
 use copydesk::jobs::{AssignConversation, AssignReason, GenerateDraft, JobMeta, PostNote};
-use copydesk::metrics::{DRAFTS_TOTAL, DRAFT_CONFIDENCE};
 use copydesk::queue::{JobAttempt, JobError, NewJob};
 
 use super::{queue_failure, store_failure, Deps};
@@ -75,8 +74,7 @@ impl DraftStage {
             .await
             .map_err(store_failure)?;
         if outcome != CreateOutcome::Exists {
-            metrics::counter!(DRAFTS_TOTAL, "action" => doc.action.as_str()).increment(1);
-            metrics::histogram!(DRAFT_CONFIDENCE).record(f64::from(doc.confidence));
+            copydesk::metrics::draft_stored(&doc);
             tracing::info!(approval = %doc.id, confidence = doc.confidence,
                 action = doc.action.as_str(), priority = doc.priority.as_str(),
                 superseded = outcome == CreateOutcome::CreatedSuperseded, "draft stored");

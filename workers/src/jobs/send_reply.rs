@@ -149,6 +149,7 @@ impl ReplyStage {
                     )
                     .await
                     .map_err(store_failure)?;
+                copydesk::metrics::reply_settled(&outcome, "held_back");
                 settled(outcome)
             }
             SendCheck::Send => {
@@ -186,6 +187,7 @@ impl ReplyStage {
             )
             .await
             .map_err(store_failure)?;
+        copydesk::metrics::reply_settled(&outcome, "sent");
         settled(outcome)
     }
 }

@@ -157,6 +157,7 @@ impl Fleet {
     /// finish in-flight jobs within `COPYDESK_SHUTDOWN_DEADLINE_MS`, give back the rest).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let metrics = copydesk::metrics::install();
+        copydesk::metrics::worker_roles_up(self.roles.iter().map(|r| r.name()));
         let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
         if let Some(addr) = self.metrics_listen {
             let (listener, local) = health::bind(addr)
@@ -324,6 +325,9 @@ async fn export_depth(queue: QueueClient, shutdown: CancellationToken) -> anyhow
     loop {
         if let Err(error) = queue.export_depth_metrics(&ALL_QUEUES).await {
             tracing::debug!(%error, "queue depth export failed");
+        }
+        if let Err(error) = copydesk::metrics::export_from_redis(&queue).await {
+            tracing::debug!(%error, "approvals and Redis memory export failed");
         }
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
