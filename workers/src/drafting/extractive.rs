@@ -8,7 +8,8 @@
 //!    a runner-up passage when it covers question terms the quote does not.
 //! 3. With safety words, the reply opens with the safety steps from the passages
 //!    (see [`super::safety_steps`]).
-//! 4. The reply cites its passages by title and source.
+//! 4. The reply holds only what the customer should read: the passages it used are
+//!    returned for the note and the approval item, not quoted as sources in the text.
 
 use copydesk::jobs::Passage;
 
@@ -32,6 +33,8 @@ pub(crate) struct Composition {
     pub(crate) used: Vec<usize>,
     /// The text that answers the question (not the safety steps), checked for referrals.
     pub(crate) answer: String,
+    /// The backend stopped before the reply was complete (LLM token limit).
+    pub(crate) truncated: bool,
 }
 
 /// The offline drafter (default backend).
@@ -124,20 +127,12 @@ impl ExtractiveDrafter {
                     .to_owned(),
             );
         }
-        if !used.is_empty() {
-            let cited: Vec<String> = used
-                .iter()
-                .map(|&i| {
-                    let p = &request.passages[i];
-                    format!("{} ({})", p.title, p.source)
-                })
-                .collect();
-            sections.push(format!("Source: {}", cited.join("; ")));
-        }
+        // Sources are listed in the private note and the approval item, never in the reply.
         Composition {
             text: sections.join("\n\n"),
             used,
             answer,
+            truncated: false,
         }
     }
 }

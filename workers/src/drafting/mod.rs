@@ -21,13 +21,15 @@ mod sentiment;
 mod units;
 
 #[cfg(test)]
+mod llm_tests;
+#[cfg(test)]
 mod tests;
 
-pub use config::{DraftingConfig, LlmConfig, DEFAULT_LLM_TIMEOUT};
+pub use config::{DraftingConfig, LlmConfig, DEFAULT_LLM_MAX_TOKENS, DEFAULT_LLM_TIMEOUT};
 pub use draft::{Action, Degradation, Draft, DrafterKind, Priority, Sentiment, Source};
 pub use error::DraftError;
 pub use extractive::ExtractiveDrafter;
-pub use llm::LlmDrafter;
+pub use llm::{LlmDrafter, ModelCheck, MAX_COMPLETION_BODY_BYTES};
 pub use policy::{
     DraftPolicy, DEFAULT_ESCALATE_THRESHOLD, DEFAULT_REFERRAL_PHRASES, DEFAULT_SAFETY_WORDS,
     DEFAULT_SEND_THRESHOLD, DEFAULT_VIP_ATTRIBUTES,
@@ -83,6 +85,24 @@ impl Drafter {
             None => DrafterBackend::Extractive(ExtractiveDrafter::new()),
         };
         Ok(Self::new(backend, config.policy.clone()))
+    }
+
+    /// Start-up check of the backend: for the LLM, that the server serves the configured
+    /// model ([`LlmDrafter::check_model`]; logged, an error only when the server says no).
+    pub async fn check_backend(&self) -> Result<(), DraftError> {
+        let DrafterBackend::Llm(llm) = &self.backend else {
+            return Ok(());
+        };
+        match llm.check_model().await? {
+            ModelCheck::Listed => tracing::info!("LLM server lists the configured model"),
+            ModelCheck::NoModelList => {
+                tracing::info!("LLM server has no model list; model name used unchecked")
+            }
+            ModelCheck::Unchecked(why) => {
+                tracing::warn!(%why, "could not check the LLM model at start-up")
+            }
+        }
+        Ok(())
     }
 
     /// The classification policy.
@@ -164,24 +184,26 @@ impl Drafter {
             }
         }
         sources.sort_by(|a, b| b.relevance.total_cmp(&a.relevance));
+        let mut degraded = degradations(request);
+        let mut action = policy.action(confidence, safety, has_knowledge);
+        if composition.truncated {
+            degraded.push(Degradation::Truncated);
+            if action == Action::Send {
+                action = Action::Review;
+            }
+        }
         Draft {
             text: composition.text,
             confidence,
             sources,
-            action: policy.action(confidence, safety, has_knowledge),
-            priority: policy.priority(
-                &request.message,
-                safety,
-                signals.vip,
-                signals.sentiment,
-                confidence,
-            ),
+            action,
+            priority: policy.priority(&request.message, safety, signals.vip, signals.sentiment),
             sentiment: signals.sentiment,
             safety,
             safety_matches: signals.safety_matches,
             vip: signals.vip,
             out_of_scope,
-            degraded: degradations(request),
+            degraded,
             backend,
         }
     }
@@ -222,7 +244,7 @@ pub fn placeholder(request: &DraftRequest, policy: &DraftPolicy) -> Draft {
         } else {
             Action::Review
         },
-        priority: policy.priority(&request.message, safety, signals.vip, signals.sentiment, 0),
+        priority: policy.priority(&request.message, safety, signals.vip, signals.sentiment),
         sentiment: signals.sentiment,
         safety,
         safety_matches: signals.safety_matches,

@@ -4,9 +4,12 @@
 //! - **Action**: confidence ≥ send threshold → `Send`; < escalate threshold → `Escalate`;
 //!   otherwise `Review`. No knowledge at all → `Escalate`. Then the safety override: a safety
 //!   issue is never `Send` (it becomes `Review`; `Escalate` stays).
-//! - **Priority**: safety words → `Urgent`; else VIP → `High`; else a plain information
-//!   question (it asks — `?` or a question word first — and the customer is not negative or
-//!   angry) whose draft reaches the send threshold → `Low`; else `Normal`.
+//! - **Priority** (how soon a person must look, as the seed defines it; confidence plays no
+//!   part): safety words → `Urgent`; else a VIP or an angry customer → `High`; else a message
+//!   that can wait (it asks nothing — no `?`, no question word first — and every word only
+//!   thanks or acknowledges, or it says so: "no rush", "whenever you can") from a
+//!   customer who is not negative → `Low`; else `Normal`. A plain product question answered
+//!   with confidence is `Normal`.
 //! - **Safety words** match on word boundaries, case-insensitively, in the message and the
 //!   customer's recent messages.
 //! - **VIP**: a contact or conversation attribute named in `vip_attributes` whose value is
@@ -265,21 +268,107 @@ impl DraftPolicy {
         safety: bool,
         vip: bool,
         sentiment: Sentiment,
-        confidence: u8,
     ) -> Priority {
         if safety {
             Priority::Urgent
-        } else if vip {
+        } else if vip || sentiment == Sentiment::Angry {
             Priority::High
-        } else if is_question(message)
-            && matches!(sentiment, Sentiment::Neutral | Sentiment::Positive)
-            && confidence >= self.send_threshold
-        {
+        } else if can_wait(message) && sentiment != Sentiment::Negative {
             Priority::Low
         } else {
             Priority::Normal
         }
     }
+}
+
+/// Phrases saying the message can wait.
+const NO_RUSH: &[&str] = &[
+    "no rush",
+    "no hurry",
+    "not urgent",
+    "whenever you can",
+    "whenever you get a chance",
+    "when you get a chance",
+    "when you have time",
+    "no need to reply",
+    "no need to answer",
+    "just fyi",
+    "just letting you know",
+];
+
+/// Words of a message that only thanks or acknowledges.
+const ACKNOWLEDGEMENTS: &[&str] = &[
+    "thanks",
+    "thank",
+    "thx",
+    "ty",
+    "cheers",
+    "great",
+    "perfect",
+    "awesome",
+    "ok",
+    "okay",
+    "got",
+    "it",
+    "received",
+    "works",
+    "worked",
+    "sorted",
+    "solved",
+    "fixed",
+    "that",
+    "you",
+    "so",
+    "much",
+    "all",
+    "good",
+    "now",
+    "again",
+    "the",
+    "help",
+    "for",
+    "a",
+    "lot",
+    "fine",
+    "appreciated",
+    "appreciate",
+    "brilliant",
+    "lovely",
+    "super",
+    "nice",
+    "yes",
+    "done",
+];
+
+/// True for a message that can wait (see the module doc).
+fn can_wait(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    if NO_RUSH.iter().any(|p| lower.contains(p)) {
+        return true;
+    }
+    let all = words(message);
+    if all.is_empty() || is_question(message) {
+        return false;
+    }
+    all.iter().all(|w| ACKNOWLEDGEMENTS.contains(&w.as_str()))
+        && all.iter().any(|w| {
+            matches!(
+                w.as_str(),
+                "thanks"
+                    | "thank"
+                    | "thx"
+                    | "ty"
+                    | "cheers"
+                    | "worked"
+                    | "works"
+                    | "received"
+                    | "sorted"
+                    | "solved"
+                    | "fixed"
+                    | "appreciated"
+                    | "appreciate"
+            )
+        })
 }
 
 const QUESTION_WORDS: &[&str] = &[
@@ -371,30 +460,44 @@ mod tests {
     }
 
     #[test]
-    fn priority_rules_are_ordered_safety_vip_then_question() {
+    fn priority_follows_the_seed_safety_vip_anger_then_what_can_wait() {
         let policy = DraftPolicy::default();
+        let p = |m: &str, safety, vip, s| policy.priority(m, safety, vip, s);
+        use Sentiment::{Angry, Negative, Neutral, Positive};
+        assert_eq!(p("brakes?", true, true, Neutral), Priority::Urgent);
+        assert_eq!(p("hours?", false, true, Neutral), Priority::High);
         assert_eq!(
-            policy.priority("brakes?", true, true, Sentiment::Neutral, 90),
-            Priority::Urgent
-        );
-        assert_eq!(
-            policy.priority("hours?", false, true, Sentiment::Neutral, 90),
+            p("Where is my order?!", false, false, Angry),
             Priority::High
         );
+        // The seed: a plain product question, however well answered, is normal.
         assert_eq!(
-            policy.priority("hours?", false, false, Sentiment::Neutral, 90),
+            p("What does AN-6 mean in inches?", false, false, Neutral),
+            Priority::Normal
+        );
+        assert_eq!(
+            p("Send me a catalogue.", false, false, Neutral),
+            Priority::Normal
+        );
+        assert_eq!(
+            p("Thanks, that worked!", false, false, Positive),
             Priority::Low
         );
         assert_eq!(
-            policy.priority("hours?", false, false, Sentiment::Angry, 90),
+            p(
+                "No rush, but do you stock AN-12 unions?",
+                false,
+                false,
+                Neutral
+            ),
+            Priority::Low
+        );
+        assert_eq!(
+            p("thanks but it still leaks", false, false, Negative),
             Priority::Normal
         );
         assert_eq!(
-            policy.priority("hours?", false, false, Sentiment::Neutral, 50),
-            Priority::Normal
-        );
-        assert_eq!(
-            policy.priority("Send me a catalogue.", false, false, Sentiment::Neutral, 90),
+            p("Thanks. Please cancel my order", false, false, Neutral),
             Priority::Normal
         );
     }
