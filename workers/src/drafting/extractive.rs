@@ -60,7 +60,7 @@ impl ExtractiveDrafter {
     /// Writes the reply for `request`; with safety words found (`safety`, non-empty), it
     /// opens with safety steps.
     pub(crate) fn compose(&self, request: &DraftRequest, safety: &[String]) -> Composition {
-        let terms = content_terms(&request.message);
+        let terms = content_terms(&request.question());
         let mut used = Vec::new();
         let mut sections = Vec::new();
         let mut skip_units: Vec<String> = Vec::new();

@@ -166,7 +166,7 @@ impl Drafter {
             .collect();
         let out_of_scope = !policy.referral_matches(&composition.answer).is_empty();
         let inputs = ConfidenceInputs::measure(
-            &request.message,
+            &request.question(),
             &used,
             request.knowledge_degraded,
             out_of_scope,
@@ -188,9 +188,15 @@ impl Drafter {
         let mut action = policy.action(confidence, safety, has_knowledge);
         if composition.truncated {
             degraded.push(Degradation::Truncated);
-            if action == Action::Send {
-                action = Action::Review;
-            }
+        }
+        // A cut-off reply, or one to a message that asks nothing ("Thanks, that worked!"),
+        // is for a person to judge, however well its words match the knowledge.
+        if action == Action::Send
+            && (composition.truncated
+                || !policy.asks_something(&request.message)
+                || !answers_follow_up(request, &composition.answer))
+        {
+            action = Action::Review;
         }
         Draft {
             text: composition.text,
@@ -207,6 +213,18 @@ impl Drafter {
             backend,
         }
     }
+}
+
+/// False for a follow-up ("and in mm?") whose own terms the reply does not contain: the
+/// knowledge matched the previous question, the reply may answer that one instead.
+fn answers_follow_up(request: &DraftRequest, answer: &str) -> bool {
+    if request.question() == request.message {
+        return true;
+    }
+    let said = crate::knowledge::analysis::content_terms(answer);
+    crate::knowledge::analysis::content_terms(&request.message)
+        .iter()
+        .all(|t| said.contains(t))
 }
 
 fn degradations(request: &DraftRequest) -> Vec<Degradation> {

@@ -2,8 +2,9 @@
 //! action and a priority, shared by every drafter backend.
 //!
 //! - **Action**: confidence ≥ send threshold → `Send`; < escalate threshold → `Escalate`;
-//!   otherwise `Review`. No knowledge at all → `Escalate`. Then the safety override: a safety
-//!   issue is never `Send` (it becomes `Review`; `Escalate` stays).
+//!   otherwise `Review`. No knowledge at all → `Escalate`. Then the overrides: a safety
+//!   issue is never `Send` (it becomes `Review`; `Escalate` stays), and neither is a reply to
+//!   a message that asks nothing ([`DraftPolicy::asks_something`]) or a truncated one.
 //! - **Priority** (how soon a person must look, as the seed defines it; confidence plays no
 //!   part): safety words → `Urgent`; else a VIP or an angry customer → `High`; else a message
 //!   that can wait (it asks nothing — no `?`, no question word first — and every word only
@@ -261,6 +262,16 @@ impl DraftPolicy {
         }
     }
 
+    /// True when `message` asks or requests something: a question (`?` or a question word
+    /// first) or a request word (`please`, `need`, `want`, `send`, …). A reply to anything
+    /// else (thanks, a status report) is never recommended for sending as is.
+    pub fn asks_something(&self, message: &str) -> bool {
+        is_question(message)
+            || words(message)
+                .iter()
+                .any(|w| REQUEST_WORDS.contains(&w.as_str()))
+    }
+
     /// The priority (see the module doc).
     pub fn priority(
         &self,
@@ -338,6 +349,48 @@ const ACKNOWLEDGEMENTS: &[&str] = &[
     "nice",
     "yes",
     "done",
+    "parcel",
+    "package",
+    "arrived",
+    "came",
+    "today",
+    "my",
+    "everything",
+    "is",
+    "was",
+    "here",
+];
+
+/// Words of a request or an indirect question.
+const REQUEST_WORDS: &[&str] = &[
+    "please",
+    "pls",
+    "plz",
+    "need",
+    "want",
+    "wanted",
+    "send",
+    "cancel",
+    "change",
+    "return",
+    "refund",
+    "order",
+    "quote",
+    "recommend",
+    "advise",
+    "help",
+    "know",
+    "wondering",
+    "looking",
+    "interested",
+    "like",
+    "tell",
+    "check",
+    "explain",
+    "design",
+    "spec",
+    "make",
+    "build",
 ];
 
 /// True for a message that can wait (see the module doc).
@@ -500,6 +553,31 @@ mod tests {
             p("Thanks. Please cancel my order", false, false, Neutral),
             Priority::Normal
         );
+        assert_eq!(
+            p("Parcel received, thank you so much", false, false, Positive),
+            Priority::Low
+        );
+    }
+
+    #[test]
+    fn only_messages_that_ask_something_can_be_answered_as_is() {
+        let policy = DraftPolicy::default();
+        for asks in [
+            "What does AN-6 mean?",
+            "how long shiping takes",
+            "I need a return label",
+            "Please send the invoice again",
+            "I'd like to know the shipping cost",
+        ] {
+            assert!(policy.asks_something(asks), "{asks}");
+        }
+        for not in [
+            "Thanks, that worked!",
+            "Parcel received, thank you so much",
+            "ok",
+        ] {
+            assert!(!policy.asks_something(not), "{not}");
+        }
     }
 
     #[test]

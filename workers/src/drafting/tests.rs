@@ -323,3 +323,41 @@ async fn an_llm_answer_outside_the_contract_is_permanent() {
         assert!(!err.is_retryable(), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_thank_you_is_never_recommended_send_however_well_its_words_match() {
+    // "parcel" and "received" both occur in the tracking passage: full coverage, strong
+    // retrieval, yet there is no question to answer.
+    let draft = draft("Parcel received, thank you so much").await;
+    assert_ne!(draft.action, Action::Send, "{draft:?}");
+    assert_eq!(draft.priority, Priority::Low, "{draft:?}");
+}
+
+#[tokio::test]
+async fn a_short_follow_up_is_read_with_the_previous_customer_message() {
+    let index = sample_index();
+    let passages = index
+        .search(
+            &KnowledgeQuery::new("and in mm?")
+                .with_context(vec!["What does AN-6 mean in inches?".into()]),
+        )
+        .expect("search works");
+    let mut request = DraftRequest::new("and in mm?").with_passages(passages);
+    request.context = vec![ContextMessage {
+        from_customer: true,
+        text: "What does AN-6 mean in inches?".into(),
+    }];
+    let draft = Drafter::extractive(DraftPolicy::default())
+        .draft(&request)
+        .await
+        .expect("drafts");
+    // Read with "What does AN-6 mean in inches?", the follow-up finds the AN-6 passage
+    // (alone it had no terms to match and was escalated with nothing) ...
+    assert_eq!(
+        draft.sources[0].source, "faq.md#what-does-an-6-mean",
+        "{draft:?}"
+    );
+    assert!(draft.confidence >= DEFAULT_ESCALATE_THRESHOLD, "{draft:?}");
+    // ... but the quoted answer does not say "mm": a person checks it before it is sent.
+    assert_eq!(draft.action, Action::Review, "{draft:?}");
+}
