@@ -135,7 +135,7 @@ pub fn score(case: &Case, draft: Draft) -> Outcome {
 
 /// Extra passages offered to every lookup (operators' earlier answers; see
 /// [`crate::eval::run_with`]).
-pub type ExtraPassages = dyn Fn(&Case) -> Vec<Passage> + Send + Sync;
+pub type ExtraPassages<'a> = dyn Fn(&Case) -> Vec<Passage> + Send + Sync + 'a;
 
 /// Runs every case the way the pipeline does: lookup with the customer's recent messages as
 /// context, then the drafter (its placeholder when the backend fails).
@@ -154,7 +154,7 @@ pub async fn run_with(
     knowledge: &KnowledgeBackend,
     drafter: &Drafter,
     top_k: usize,
-    extra: &ExtraPassages,
+    extra: &ExtraPassages<'_>,
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(cases.len());
     for case in cases {
@@ -323,6 +323,139 @@ pub fn misses(outcomes: &[Outcome], show_text: bool) -> String {
         if show_text {
             let _ = writeln!(out, "  > {}", o.draft.text.replace('\n', "\n  > "));
         }
+    }
+    out
+}
+
+/// What the scripted operator did with one draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorMove {
+    /// The draft was right: approved as is.
+    Approve,
+    /// The draft missed facts: edited with the expected facts (and without forbidden ones).
+    Edit,
+    /// Nothing to answer from knowledge: escalated (teaches nothing).
+    Escalate,
+}
+
+/// The scripted operator: approves correct drafts of cases a draft may answer (expected
+/// action includes `send`), edits their wrong drafts (adds the missing facts, removes
+/// forbidden ones), and handles the rest personally (escalates; nothing is learned). Returns the move and the final text (none for an escalation).
+pub fn operator(outcome: &Outcome) -> (OperatorMove, Option<String>) {
+    let case = &outcome.case;
+    // Cases that need a person every time (expected review/escalate only: safety, anger,
+    // other languages, out of scope) are handled personally and teach nothing.
+    let answerable = case.expects(Action::Send)
+        && !outcome.draft.degraded.iter().any(|d| {
+            matches!(
+                d,
+                copydesk_workers::drafting::Degradation::DrafterUnavailable
+            )
+        });
+    if !answerable {
+        return (OperatorMove::Escalate, None);
+    }
+    if outcome.answer_ok {
+        return (OperatorMove::Approve, Some(outcome.draft.text.clone()));
+    }
+    if case.required.is_empty() {
+        return (OperatorMove::Escalate, None);
+    }
+    let mut text = outcome.draft.text.clone();
+    for fact in &case.forbidden {
+        for alternative in fact.split('|') {
+            text = text.replace(alternative.trim(), "");
+        }
+    }
+    let lower = text.to_lowercase();
+    let missing: Vec<&str> = case
+        .required
+        .iter()
+        .filter(|f| {
+            !f.split('|')
+                .any(|a| lower.contains(&a.trim().to_lowercase()))
+        })
+        .filter_map(|f| f.split('|').next())
+        .collect();
+    if !missing.is_empty() {
+        text = format!("{text}\n\n{}.", missing.join("; "));
+    }
+    (OperatorMove::Edit, Some(text))
+}
+
+/// Learning from operators, measured: the scripted [`operator`] decides on every draft of
+/// `first`; approved and edited replies become "answered before" passages; the set is
+/// replayed with them. Returns the before/after table (Markdown).
+pub async fn learning_replay(
+    cases: &[Case],
+    first: &[Outcome],
+    knowledge: &KnowledgeBackend,
+    drafter: &Drafter,
+    top_k: usize,
+) -> String {
+    let mut store = copydesk_workers::knowledge::AnsweredBefore::new();
+    for outcome in first {
+        if let (_, Some(text)) = operator(outcome) {
+            store.add(&outcome.case.id, &outcome.case.message, &text);
+        }
+    }
+    let second = run_with(cases, knowledge, drafter, top_k, &|case: &Case| {
+        store.search(&case.message, top_k)
+    })
+    .await;
+    let row = |outcomes: &[Outcome]| {
+        let n = outcomes.len();
+        let c = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+        let moves: Vec<OperatorMove> = outcomes.iter().map(|o| operator(o).0).collect();
+        let answered = moves
+            .iter()
+            .filter(|m| **m != OperatorMove::Escalate)
+            .count();
+        let approved = moves
+            .iter()
+            .filter(|m| **m == OperatorMove::Approve)
+            .count();
+        let reused = c(&|o| {
+            o.draft
+                .sources
+                .first()
+                .is_some_and(|s| s.source.starts_with("answered-before#"))
+        });
+        [
+            pct(c(&|o| o.answer_ok), n),
+            pct(c(&|o| o.action_ok), n),
+            pct(approved, answered),
+            c(&|o| o.draft.action == Action::Send).to_string(),
+            c(&|o| o.wrong_send).to_string(),
+            reused.to_string(),
+        ]
+    };
+    let (before, after) = (row(first), row(&second));
+    let mut out = format!(
+        "## Learning from operators ({} answers learned from the first run)\n\n",
+        store.len()
+    );
+    out.push_str("| measure | before | after |\n| --- | --- | --- |\n");
+    for (i, name) in [
+        "answer accuracy",
+        "action accuracy",
+        "approved without edit (of drafts the operator answers)",
+        "recommended send",
+        "wrong drafts recommended send",
+        "drafts reusing an earlier answer",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let _ = writeln!(out, "| {name} | {} | {} |", before[i], after[i]);
+    }
+    let wrong: Vec<&str> = second
+        .iter()
+        .filter(|o| o.wrong_send)
+        .map(|o| o.case.id.as_str())
+        .collect();
+    if !wrong.is_empty() {
+        let _ = writeln!(out, "\nWrong sends after learning: {}", wrong.join(", "));
     }
     out
 }

@@ -5,9 +5,11 @@
 //! the extractive drafter; `COPYDESK_KNOWLEDGE_URL` for a LlamaIndex server,
 //! `COPYDESK_LLM_URL` + `COPYDESK_LLM_MODEL` for an OpenAI-compatible model) and prints
 //! answer, action and priority accuracy, calibration per confidence band and the number of
-//! wrong drafts recommended `send`.
+//! wrong drafts recommended `send`. With `--learn` it then lets a scripted operator approve
+//! or correct every draft, makes the final replies retrievable as "answered before"
+//! passages, replays the set and prints before/after.
 //!
-//! `cargo run -p copydesk-tests --bin eval [-- --cases eval/cases.toml --misses]`
+//! `cargo run -p copydesk-tests --bin eval [-- --cases eval/cases.toml --misses --learn]`
 
 use std::path::PathBuf;
 
@@ -30,6 +32,10 @@ struct Args {
     /// With `--misses`, also print each missed draft's text.
     #[arg(long)]
     text: bool,
+    /// Then replay after a scripted operator approved or corrected every draft, with the
+    /// operators' final replies retrievable as "answered before" passages.
+    #[arg(long)]
+    learn: bool,
 }
 
 #[tokio::main]
@@ -59,6 +65,17 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", eval::report(&label, &outcomes));
     if args.misses {
         println!("### Misses\n\n{}", eval::misses(&outcomes, args.text));
+    }
+    if args.learn {
+        let table = eval::learning_replay(
+            &cases,
+            &outcomes,
+            &knowledge,
+            &drafter,
+            knowledge_config.top_k,
+        )
+        .await;
+        println!("{table}");
     }
     Ok(())
 }

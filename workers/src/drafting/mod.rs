@@ -12,6 +12,7 @@ mod config;
 mod draft;
 mod error;
 mod extractive;
+mod intent;
 mod lexicon;
 mod llm;
 mod policy;
@@ -189,10 +190,12 @@ impl Drafter {
         if composition.truncated {
             degraded.push(Degradation::Truncated);
         }
-        // A cut-off reply, or one to a message that asks nothing ("Thanks, that worked!"),
-        // is for a person to judge, however well its words match the knowledge.
+        // A cut-off reply, a reply to an angry customer, or one to a message that asks
+        // nothing ("Thanks, that worked!") is for a person to judge, however well its words
+        // match the knowledge.
         if action == Action::Send
             && (composition.truncated
+                || signals.sentiment == Sentiment::Angry
                 || !policy.asks_something(&request.message)
                 || !answers_follow_up(request, &composition.answer))
         {

@@ -4,7 +4,8 @@
 //! - **Action**: confidence ≥ send threshold → `Send`; < escalate threshold → `Escalate`;
 //!   otherwise `Review`. No knowledge at all → `Escalate`. Then the overrides: a safety
 //!   issue is never `Send` (it becomes `Review`; `Escalate` stays), and neither is a reply to
-//!   a message that asks nothing ([`DraftPolicy::asks_something`]) or a truncated one.
+//!   an angry customer, to a message that asks nothing ([`DraftPolicy::asks_something`]), or
+//!   a truncated one.
 //! - **Priority** (how soon a person must look, as the seed defines it; confidence plays no
 //!   part): safety words → `Urgent`; else a VIP or an angry customer → `High`; else a message
 //!   that can wait (it asks nothing — no `?`, no question word first — and every word only
@@ -266,10 +267,7 @@ impl DraftPolicy {
     /// first) or a request word (`please`, `need`, `want`, `send`, …). A reply to anything
     /// else (thanks, a status report) is never recommended for sending as is.
     pub fn asks_something(&self, message: &str) -> bool {
-        is_question(message)
-            || words(message)
-                .iter()
-                .any(|w| REQUEST_WORDS.contains(&w.as_str()))
+        super::intent::asks_something(message)
     }
 
     /// The priority (see the module doc).
@@ -284,157 +282,12 @@ impl DraftPolicy {
             Priority::Urgent
         } else if vip || sentiment == Sentiment::Angry {
             Priority::High
-        } else if can_wait(message) && sentiment != Sentiment::Negative {
+        } else if super::intent::can_wait(message) && sentiment != Sentiment::Negative {
             Priority::Low
         } else {
             Priority::Normal
         }
     }
-}
-
-/// Phrases saying the message can wait.
-const NO_RUSH: &[&str] = &[
-    "no rush",
-    "no hurry",
-    "not urgent",
-    "whenever you can",
-    "whenever you get a chance",
-    "when you get a chance",
-    "when you have time",
-    "no need to reply",
-    "no need to answer",
-    "just fyi",
-    "just letting you know",
-];
-
-/// Words of a message that only thanks or acknowledges.
-const ACKNOWLEDGEMENTS: &[&str] = &[
-    "thanks",
-    "thank",
-    "thx",
-    "ty",
-    "cheers",
-    "great",
-    "perfect",
-    "awesome",
-    "ok",
-    "okay",
-    "got",
-    "it",
-    "received",
-    "works",
-    "worked",
-    "sorted",
-    "solved",
-    "fixed",
-    "that",
-    "you",
-    "so",
-    "much",
-    "all",
-    "good",
-    "now",
-    "again",
-    "the",
-    "help",
-    "for",
-    "a",
-    "lot",
-    "fine",
-    "appreciated",
-    "appreciate",
-    "brilliant",
-    "lovely",
-    "super",
-    "nice",
-    "yes",
-    "done",
-    "parcel",
-    "package",
-    "arrived",
-    "came",
-    "today",
-    "my",
-    "everything",
-    "is",
-    "was",
-    "here",
-];
-
-/// Words of a request or an indirect question.
-const REQUEST_WORDS: &[&str] = &[
-    "please",
-    "pls",
-    "plz",
-    "need",
-    "want",
-    "wanted",
-    "send",
-    "cancel",
-    "change",
-    "return",
-    "refund",
-    "order",
-    "quote",
-    "recommend",
-    "advise",
-    "help",
-    "know",
-    "wondering",
-    "looking",
-    "interested",
-    "like",
-    "tell",
-    "check",
-    "explain",
-    "design",
-    "spec",
-    "make",
-    "build",
-];
-
-/// True for a message that can wait (see the module doc).
-fn can_wait(message: &str) -> bool {
-    let lower = message.to_lowercase();
-    if NO_RUSH.iter().any(|p| lower.contains(p)) {
-        return true;
-    }
-    let all = words(message);
-    if all.is_empty() || is_question(message) {
-        return false;
-    }
-    all.iter().all(|w| ACKNOWLEDGEMENTS.contains(&w.as_str()))
-        && all.iter().any(|w| {
-            matches!(
-                w.as_str(),
-                "thanks"
-                    | "thank"
-                    | "thx"
-                    | "ty"
-                    | "cheers"
-                    | "worked"
-                    | "works"
-                    | "received"
-                    | "sorted"
-                    | "solved"
-                    | "fixed"
-                    | "appreciated"
-                    | "appreciate"
-            )
-        })
-}
-
-const QUESTION_WORDS: &[&str] = &[
-    "what", "how", "when", "where", "which", "who", "why", "do", "does", "can", "could", "is",
-    "are", "will", "would", "should", "may",
-];
-
-/// True for a question: it has a `?` or starts with a question word.
-fn is_question(message: &str) -> bool {
-    message.contains('?')
-        || words(message)
-            .first()
-            .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()))
 }
 
 fn vip_value(value: &serde_json::Value) -> bool {

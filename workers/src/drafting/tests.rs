@@ -361,3 +361,26 @@ async fn a_short_follow_up_is_read_with_the_previous_customer_message() {
     // ... but the quoted answer does not say "mm": a person checks it before it is sent.
     assert_eq!(draft.action, Action::Review, "{draft:?}");
 }
+
+#[tokio::test]
+async fn an_operators_earlier_answer_is_reused_whole_and_named_as_such() {
+    use crate::knowledge::AnsweredBefore;
+    let message = "how long shiping takes?? standrad";
+    let index = sample_index();
+    let before = draft(message).await;
+    assert!(!before.text.contains("2 to 4"), "{}", before.text);
+
+    let mut learned = AnsweredBefore::new();
+    let reply = "Hello,\n\nStandard shipping takes 2 to 4 business days.";
+    learned.add("1-9-77", message, reply);
+    let mut passages = learned.search(message, 4);
+    passages.extend(index.search(&KnowledgeQuery::new(message)).expect("search"));
+    let after = Drafter::extractive(DraftPolicy::default())
+        .draft(&DraftRequest::new(message).with_passages(passages))
+        .await
+        .expect("drafts");
+
+    assert_eq!(after.text, reply);
+    assert_eq!(after.sources[0].source, "answered-before#1-9-77");
+    assert!(after.sources[0].title.starts_with("Answered before: "));
+}

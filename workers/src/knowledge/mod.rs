@@ -10,6 +10,7 @@
 //! confidence without knowing which backend answered.
 
 pub mod analysis;
+pub mod answered_before;
 mod config;
 mod embedded;
 mod error;
@@ -22,6 +23,7 @@ pub(crate) mod test_server;
 
 use futures::future::BoxFuture;
 
+pub use answered_before::AnsweredBefore;
 pub use config::{HttpKnowledge, KnowledgeConfig, KnowledgeSource, DEFAULT_KNOWLEDGE_TIMEOUT};
 pub use copydesk::jobs::Passage;
 pub use embedded::EmbeddedIndex;
