@@ -29,7 +29,7 @@ pub enum Priority {
     High,
     /// The default.
     Normal,
-    /// Plain information question with a confident answer.
+    /// Can wait: thanks, acknowledgements, "no rush" (a plain question is `Normal`).
     Low,
 }
 

@@ -88,6 +88,12 @@ async fn the_seed_conversations_become_private_notes_and_pending_approvals() {
         an6.doc.confidence
     );
     assert_eq!(an6.doc.action, Action::Send);
+    assert_eq!(an6.doc.priority, Priority::Normal);
+    assert!(
+        !an6.doc.draft.contains("faq.md") && !an6.doc.draft.contains("Source"),
+        "the reply holds only customer-facing text: {}",
+        an6.doc.draft
+    );
 
     let leak = draft_seed_message(&p, 102).await;
     assert_eq!(leak.doc.priority, Priority::Urgent);
@@ -112,6 +118,13 @@ async fn the_seed_conversations_become_private_notes_and_pending_approvals() {
         let content = notes[0].content.clone().unwrap_or_default();
         assert!(content.contains(&item.doc.draft));
         assert!(content.contains(&format!("confidence {}/100", item.doc.confidence)));
+        for source in &item.doc.sources {
+            assert!(
+                content.contains(&source.source),
+                "note lists {}",
+                source.source
+            );
+        }
         assert!(
             p.chatwoot.public_replies(conversation).is_empty(),
             "nothing sent to the customer"
@@ -131,7 +144,8 @@ async fn the_seed_conversations_become_private_notes_and_pending_approvals() {
         .await
         .expect("list");
     let order: Vec<Priority> = pending.iter().map(|i| i.doc.priority).collect();
-    assert_eq!(order, [Priority::Urgent, Priority::High, Priority::Low]);
+    // The seed's AN-6 question is a plain product question: normal, not low.
+    assert_eq!(order, [Priority::Urgent, Priority::High, Priority::Normal]);
     p.stop().await.expect("clean stop");
 }
 

@@ -5,7 +5,9 @@
 //! - [`webhook`]: Chatwoot-style signed webhooks and payload builders from the fixtures.
 //! - [`ingress_app`]: `spawn_ingress`, the real ingress on a free port for tests.
 //! - [`pipeline`]: the whole fleet in one process (ingress, every role) for tests and the demo.
+//! - [`eval`]: the draft-quality evaluation over `eval/cases.toml`.
 
+pub mod eval;
 pub mod fake_chatwoot;
 pub mod ingress_app;
 pub mod pipeline;

@@ -18,6 +18,9 @@ pub enum Degradation {
     NoKnowledge,
     /// The drafter (LLM) failed; this is the placeholder.
     DrafterUnavailable,
+    /// The model stopped at its token limit (`finish_reason: "length"`): the reply is cut
+    /// off and is never recommended for sending.
+    Truncated,
 }
 
 /// Which backend wrote the text.

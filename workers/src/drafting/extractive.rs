@@ -6,9 +6,12 @@
 //! 2. From the best passage, quote up to [`MAX_ANSWER_UNITS`] sentences or list items that
 //!    share the most terms with the question (in their original order); add the best unit of
 //!    a runner-up passage when it covers question terms the quote does not.
+//!    An operator's earlier answer ("answered before") that ranks first with relevance ≥
+//!    0.8 is reused whole instead.
 //! 3. With safety words, the reply opens with the safety steps from the passages
 //!    (see [`super::safety_steps`]).
-//! 4. The reply cites its passages by title and source.
+//! 4. The reply holds only what the customer should read: the passages it used are
+//!    returned for the note and the approval item, not quoted as sources in the text.
 
 use copydesk::jobs::Passage;
 
@@ -16,9 +19,14 @@ use super::request::DraftRequest;
 use super::safety_steps::safety_block;
 use super::units::{units, Unit};
 use crate::knowledge::analysis::content_terms;
+use crate::knowledge::answered_before::is_answered_before;
 
 /// Most sentences quoted from the best passage.
 pub(crate) const MAX_ANSWER_UNITS: usize = 3;
+
+/// An operator's earlier answer at least this relevant is reused whole (see
+/// [`crate::knowledge::answered_before`]).
+const REUSE_RELEVANCE: f32 = 0.8;
 
 /// A runner-up passage is quoted only if it ranks at least this fraction of the best.
 const RUNNER_UP_RATIO: f32 = 0.6;
@@ -32,6 +40,8 @@ pub(crate) struct Composition {
     pub(crate) used: Vec<usize>,
     /// The text that answers the question (not the safety steps), checked for referrals.
     pub(crate) answer: String,
+    /// The backend stopped before the reply was complete (LLM token limit).
+    pub(crate) truncated: bool,
 }
 
 /// The offline drafter (default backend).
@@ -57,7 +67,7 @@ impl ExtractiveDrafter {
     /// Writes the reply for `request`; with safety words found (`safety`, non-empty), it
     /// opens with safety steps.
     pub(crate) fn compose(&self, request: &DraftRequest, safety: &[String]) -> Composition {
-        let terms = content_terms(&request.message);
+        let terms = content_terms(&request.question());
         let mut used = Vec::new();
         let mut sections = Vec::new();
         let mut skip_units: Vec<String> = Vec::new();
@@ -75,6 +85,23 @@ impl ExtractiveDrafter {
         }
 
         let ranked = rank(&terms, &request.passages);
+        if let Some(index) = reusable_answer(&ranked, &request.passages) {
+            // An operator already answered this question: reuse their final text whole.
+            if !used.contains(&index) {
+                used.push(index);
+            }
+            let reply = request.passages[index].text.clone();
+            let text = match (safety.is_empty(), sections.first()) {
+                (false, Some(block)) => format!("{block}\n\n{reply}"),
+                _ => reply.clone(),
+            };
+            return Composition {
+                text,
+                used,
+                answer: reply,
+                truncated: false,
+            };
+        }
         let mut answer_units: Vec<String> = Vec::new();
         if let Some(best) = ranked.first() {
             let passage = &request.passages[best.index];
@@ -124,22 +151,22 @@ impl ExtractiveDrafter {
                     .to_owned(),
             );
         }
-        if !used.is_empty() {
-            let cited: Vec<String> = used
-                .iter()
-                .map(|&i| {
-                    let p = &request.passages[i];
-                    format!("{} ({})", p.title, p.source)
-                })
-                .collect();
-            sections.push(format!("Source: {}", cited.join("; ")));
-        }
+        // Sources are listed in the private note and the approval item, never in the reply.
         Composition {
             text: sections.join("\n\n"),
             used,
             answer,
+            truncated: false,
         }
     }
+}
+
+/// The best-ranked passage when it is an operator's earlier answer to a near-identical
+/// question (relevance at least [`REUSE_RELEVANCE`]).
+fn reusable_answer(ranked: &[Ranked], passages: &[Passage]) -> Option<usize> {
+    let best = ranked.first()?;
+    let passage = &passages[best.index];
+    (is_answered_before(passage) && passage.relevance >= REUSE_RELEVANCE).then_some(best.index)
 }
 
 /// Passages that share at least one term with the question, best first.

@@ -12,6 +12,7 @@ mod config;
 mod draft;
 mod error;
 mod extractive;
+mod intent;
 mod lexicon;
 mod llm;
 mod policy;
@@ -21,13 +22,15 @@ mod sentiment;
 mod units;
 
 #[cfg(test)]
+mod llm_tests;
+#[cfg(test)]
 mod tests;
 
-pub use config::{DraftingConfig, LlmConfig, DEFAULT_LLM_TIMEOUT};
+pub use config::{DraftingConfig, LlmConfig, DEFAULT_LLM_MAX_TOKENS, DEFAULT_LLM_TIMEOUT};
 pub use draft::{Action, Degradation, Draft, DrafterKind, Priority, Sentiment, Source};
 pub use error::DraftError;
 pub use extractive::ExtractiveDrafter;
-pub use llm::LlmDrafter;
+pub use llm::{LlmDrafter, ModelCheck, MAX_COMPLETION_BODY_BYTES};
 pub use policy::{
     DraftPolicy, DEFAULT_ESCALATE_THRESHOLD, DEFAULT_REFERRAL_PHRASES, DEFAULT_SAFETY_WORDS,
     DEFAULT_SEND_THRESHOLD, DEFAULT_VIP_ATTRIBUTES,
@@ -83,6 +86,24 @@ impl Drafter {
             None => DrafterBackend::Extractive(ExtractiveDrafter::new()),
         };
         Ok(Self::new(backend, config.policy.clone()))
+    }
+
+    /// Start-up check of the backend: for the LLM, that the server serves the configured
+    /// model ([`LlmDrafter::check_model`]; logged, an error only when the server says no).
+    pub async fn check_backend(&self) -> Result<(), DraftError> {
+        let DrafterBackend::Llm(llm) = &self.backend else {
+            return Ok(());
+        };
+        match llm.check_model().await? {
+            ModelCheck::Listed => tracing::info!("LLM server lists the configured model"),
+            ModelCheck::NoModelList => {
+                tracing::info!("LLM server has no model list; model name used unchecked")
+            }
+            ModelCheck::Unchecked(why) => {
+                tracing::warn!(%why, "could not check the LLM model at start-up")
+            }
+        }
+        Ok(())
     }
 
     /// The classification policy.
@@ -146,7 +167,7 @@ impl Drafter {
             .collect();
         let out_of_scope = !policy.referral_matches(&composition.answer).is_empty();
         let inputs = ConfidenceInputs::measure(
-            &request.message,
+            &request.question(),
             &used,
             request.knowledge_degraded,
             out_of_scope,
@@ -164,27 +185,49 @@ impl Drafter {
             }
         }
         sources.sort_by(|a, b| b.relevance.total_cmp(&a.relevance));
+        let mut degraded = degradations(request);
+        let mut action = policy.action(confidence, safety, has_knowledge);
+        if composition.truncated {
+            degraded.push(Degradation::Truncated);
+        }
+        // A cut-off reply, a reply to an angry customer, or one to a message that asks
+        // nothing ("Thanks, that worked!") is for a person to judge, however well its words
+        // match the knowledge.
+        if action == Action::Send
+            && (composition.truncated
+                || signals.sentiment == Sentiment::Angry
+                || !policy.asks_something(&request.message)
+                || !answers_follow_up(request, &composition.answer))
+        {
+            action = Action::Review;
+        }
         Draft {
             text: composition.text,
             confidence,
             sources,
-            action: policy.action(confidence, safety, has_knowledge),
-            priority: policy.priority(
-                &request.message,
-                safety,
-                signals.vip,
-                signals.sentiment,
-                confidence,
-            ),
+            action,
+            priority: policy.priority(&request.message, safety, signals.vip, signals.sentiment),
             sentiment: signals.sentiment,
             safety,
             safety_matches: signals.safety_matches,
             vip: signals.vip,
             out_of_scope,
-            degraded: degradations(request),
+            degraded,
             backend,
         }
     }
+}
+
+/// False for a follow-up ("and in mm?") whose own terms the reply does not contain: the
+/// knowledge matched the previous question, the reply may answer that one instead.
+fn answers_follow_up(request: &DraftRequest, answer: &str) -> bool {
+    if request.question() == request.message {
+        return true;
+    }
+    let said = crate::knowledge::analysis::content_terms(answer);
+    crate::knowledge::analysis::content_terms(&request.message)
+        .iter()
+        .all(|t| said.contains(t))
 }
 
 fn degradations(request: &DraftRequest) -> Vec<Degradation> {
@@ -222,7 +265,7 @@ pub fn placeholder(request: &DraftRequest, policy: &DraftPolicy) -> Draft {
         } else {
             Action::Review
         },
-        priority: policy.priority(&request.message, safety, signals.vip, signals.sentiment, 0),
+        priority: policy.priority(&request.message, safety, signals.vip, signals.sentiment),
         sentiment: signals.sentiment,
         safety,
         safety_matches: signals.safety_matches,

@@ -2,11 +2,16 @@
 //! action and a priority, shared by every drafter backend.
 //!
 //! - **Action**: confidence ≥ send threshold → `Send`; < escalate threshold → `Escalate`;
-//!   otherwise `Review`. No knowledge at all → `Escalate`. Then the safety override: a safety
-//!   issue is never `Send` (it becomes `Review`; `Escalate` stays).
-//! - **Priority**: safety words → `Urgent`; else VIP → `High`; else a plain information
-//!   question (it asks — `?` or a question word first — and the customer is not negative or
-//!   angry) whose draft reaches the send threshold → `Low`; else `Normal`.
+//!   otherwise `Review`. No knowledge at all → `Escalate`. Then the overrides: a safety
+//!   issue is never `Send` (it becomes `Review`; `Escalate` stays), and neither is a reply to
+//!   an angry customer, to a message that asks nothing ([`DraftPolicy::asks_something`]), or
+//!   a truncated one.
+//! - **Priority** (how soon a person must look, as the seed defines it; confidence plays no
+//!   part): safety words → `Urgent`; else a VIP or an angry customer → `High`; else a message
+//!   that can wait (it asks nothing — no `?`, no question word first — and every word only
+//!   thanks or acknowledges, or it says so: "no rush", "whenever you can") from a
+//!   customer who is not negative → `Low`; else `Normal`. A plain product question answered
+//!   with confidence is `Normal`.
 //! - **Safety words** match on word boundaries, case-insensitively, in the message and the
 //!   customer's recent messages.
 //! - **VIP**: a contact or conversation attribute named in `vip_attributes` whose value is
@@ -258,6 +263,13 @@ impl DraftPolicy {
         }
     }
 
+    /// True when `message` asks or requests something: a question (`?` or a question word
+    /// first) or a request word (`please`, `need`, `want`, `send`, …). A reply to anything
+    /// else (thanks, a status report) is never recommended for sending as is.
+    pub fn asks_something(&self, message: &str) -> bool {
+        super::intent::asks_something(message)
+    }
+
     /// The priority (see the module doc).
     pub fn priority(
         &self,
@@ -265,34 +277,17 @@ impl DraftPolicy {
         safety: bool,
         vip: bool,
         sentiment: Sentiment,
-        confidence: u8,
     ) -> Priority {
         if safety {
             Priority::Urgent
-        } else if vip {
+        } else if vip || sentiment == Sentiment::Angry {
             Priority::High
-        } else if is_question(message)
-            && matches!(sentiment, Sentiment::Neutral | Sentiment::Positive)
-            && confidence >= self.send_threshold
-        {
+        } else if super::intent::can_wait(message) && sentiment != Sentiment::Negative {
             Priority::Low
         } else {
             Priority::Normal
         }
     }
-}
-
-const QUESTION_WORDS: &[&str] = &[
-    "what", "how", "when", "where", "which", "who", "why", "do", "does", "can", "could", "is",
-    "are", "will", "would", "should", "may",
-];
-
-/// True for a question: it has a `?` or starts with a question word.
-fn is_question(message: &str) -> bool {
-    message.contains('?')
-        || words(message)
-            .first()
-            .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()))
 }
 
 fn vip_value(value: &serde_json::Value) -> bool {
@@ -371,32 +366,71 @@ mod tests {
     }
 
     #[test]
-    fn priority_rules_are_ordered_safety_vip_then_question() {
+    fn priority_follows_the_seed_safety_vip_anger_then_what_can_wait() {
         let policy = DraftPolicy::default();
+        let p = |m: &str, safety, vip, s| policy.priority(m, safety, vip, s);
+        use Sentiment::{Angry, Negative, Neutral, Positive};
+        assert_eq!(p("brakes?", true, true, Neutral), Priority::Urgent);
+        assert_eq!(p("hours?", false, true, Neutral), Priority::High);
         assert_eq!(
-            policy.priority("brakes?", true, true, Sentiment::Neutral, 90),
-            Priority::Urgent
-        );
-        assert_eq!(
-            policy.priority("hours?", false, true, Sentiment::Neutral, 90),
+            p("Where is my order?!", false, false, Angry),
             Priority::High
         );
+        // The seed: a plain product question, however well answered, is normal.
         assert_eq!(
-            policy.priority("hours?", false, false, Sentiment::Neutral, 90),
+            p("What does AN-6 mean in inches?", false, false, Neutral),
+            Priority::Normal
+        );
+        assert_eq!(
+            p("Send me a catalogue.", false, false, Neutral),
+            Priority::Normal
+        );
+        assert_eq!(
+            p("Thanks, that worked!", false, false, Positive),
             Priority::Low
         );
         assert_eq!(
-            policy.priority("hours?", false, false, Sentiment::Angry, 90),
+            p(
+                "No rush, but do you stock AN-12 unions?",
+                false,
+                false,
+                Neutral
+            ),
+            Priority::Low
+        );
+        assert_eq!(
+            p("thanks but it still leaks", false, false, Negative),
             Priority::Normal
         );
         assert_eq!(
-            policy.priority("hours?", false, false, Sentiment::Neutral, 50),
+            p("Thanks. Please cancel my order", false, false, Neutral),
             Priority::Normal
         );
         assert_eq!(
-            policy.priority("Send me a catalogue.", false, false, Sentiment::Neutral, 90),
-            Priority::Normal
+            p("Parcel received, thank you so much", false, false, Positive),
+            Priority::Low
         );
+    }
+
+    #[test]
+    fn only_messages_that_ask_something_can_be_answered_as_is() {
+        let policy = DraftPolicy::default();
+        for asks in [
+            "What does AN-6 mean?",
+            "how long shiping takes",
+            "I need a return label",
+            "Please send the invoice again",
+            "I'd like to know the shipping cost",
+        ] {
+            assert!(policy.asks_something(asks), "{asks}");
+        }
+        for not in [
+            "Thanks, that worked!",
+            "Parcel received, thank you so much",
+            "ok",
+        ] {
+            assert!(!policy.asks_something(not), "{not}");
+        }
     }
 
     #[test]

@@ -3,6 +3,10 @@
 use copydesk::jobs::{GenerateDraft, Passage};
 use serde::{Deserialize, Serialize};
 
+/// A message with fewer content terms than this is read as a follow-up of the customer's
+/// previous message ([`DraftRequest::question`]).
+pub(crate) const FOLLOW_UP_TERMS: usize = 3;
+
 /// One earlier message of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextMessage {
@@ -61,6 +65,17 @@ impl DraftRequest {
     pub fn with_passages(mut self, passages: Vec<Passage>) -> Self {
         self.passages = passages;
         self
+    }
+
+    /// What the reply must answer: the message, or, for a short follow-up ("and in mm?",
+    /// fewer than [`FOLLOW_UP_TERMS`] content terms), the customer's previous message
+    /// followed by this one, so the follow-up is read in its context.
+    pub fn question(&self) -> String {
+        let own = crate::knowledge::analysis::content_terms(&self.message).len();
+        match self.customer_context().last() {
+            Some(previous) if own < FOLLOW_UP_TERMS => format!("{previous}\n{}", self.message),
+            _ => self.message.clone(),
+        }
     }
 
     /// The customer's own recent messages, oldest first.

@@ -174,6 +174,7 @@ pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
                     Degradation::KnowledgeUnavailable => "knowledge_unavailable",
                     Degradation::NoKnowledge => "no_knowledge",
                     Degradation::DrafterUnavailable => "drafter_unavailable",
+                    Degradation::Truncated => "truncated",
                 }
                 .to_owned()
             })

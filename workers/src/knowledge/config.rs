@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use copydesk::config::{millis_or, parsed_or, ConfigError, EnvSource};
+use secrecy::{ExposeSecret, SecretString};
 
+use super::llamaindex::ScoreKind;
 use super::DEFAULT_TOP_K;
 
 /// Default timeout of one HTTP retrieve call.
@@ -18,14 +20,34 @@ const DEFAULT_KNOWLEDGE_DIR: &str = "knowledge";
 pub enum KnowledgeSource {
     /// A folder of `.md`/`.txt` files, indexed in RAM.
     Directory(PathBuf),
-    /// A LlamaIndex-style retrieve endpoint (see [`super::HttpRetriever`]).
-    Url {
-        /// The endpoint (`POST`).
-        url: String,
-        /// Bound on one call.
-        timeout: Duration,
-    },
+    /// A LlamaIndex retrieve endpoint (see [`super::HttpRetriever`]).
+    Url(HttpKnowledge),
 }
+
+/// The HTTP retriever's settings.
+#[derive(Debug, Clone)]
+pub struct HttpKnowledge {
+    /// The endpoint (`POST`), `COPYDESK_KNOWLEDGE_URL`.
+    pub url: String,
+    /// Bound on one call, `COPYDESK_KNOWLEDGE_TIMEOUT_MS`.
+    pub timeout: Duration,
+    /// Bearer key, `COPYDESK_KNOWLEDGE_API_KEY` (LlamaCloud's `llx-…` key).
+    pub api_key: Option<SecretString>,
+    /// What the scores mean, `COPYDESK_KNOWLEDGE_SCORE`.
+    pub score: ScoreKind,
+}
+
+impl PartialEq for HttpKnowledge {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+            && self.timeout == other.timeout
+            && self.score == other.score
+            && self.api_key.as_ref().map(ExposeSecret::expose_secret)
+                == other.api_key.as_ref().map(ExposeSecret::expose_secret)
+    }
+}
+
+impl Eq for HttpKnowledge {}
 
 /// The knowledge section of a worker's config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +60,8 @@ pub struct KnowledgeConfig {
 
 impl KnowledgeConfig {
     /// Reads `COPYDESK_KNOWLEDGE_URL` (wins when set; `COPYDESK_KNOWLEDGE_TIMEOUT_MS`, default
-    /// 5000), else `COPYDESK_KNOWLEDGE_DIR` (default `knowledge`, falling back to the
+    /// 5000; `COPYDESK_KNOWLEDGE_API_KEY`; `COPYDESK_KNOWLEDGE_SCORE` = `cosine`, `bm25` or
+    /// `auto`, the default), else `COPYDESK_KNOWLEDGE_DIR` (default `knowledge`, falling back to the
     /// repository's sample folder when `./knowledge` does not exist), and
     /// `COPYDESK_KNOWLEDGE_TOP_K` (default 4, 1..=50).
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
@@ -73,7 +96,25 @@ impl KnowledgeConfig {
                         reason: "a timeout must be at least 1 ms".into(),
                     });
                 }
-                KnowledgeSource::Url { url, timeout }
+                let score = match env.get("COPYDESK_KNOWLEDGE_SCORE") {
+                    None => ScoreKind::Auto,
+                    Some(value) => value.parse().map_err(|reason| ConfigError::Invalid {
+                        var: "COPYDESK_KNOWLEDGE_SCORE",
+                        value,
+                        reason,
+                    })?,
+                };
+                let api_key = env
+                    .get("COPYDESK_KNOWLEDGE_API_KEY")
+                    .map(|k| k.trim().to_owned())
+                    .filter(|k| !k.is_empty())
+                    .map(SecretString::from);
+                KnowledgeSource::Url(HttpKnowledge {
+                    url,
+                    timeout,
+                    api_key,
+                    score,
+                })
             }
             None => {
                 let dir = match env.get("COPYDESK_KNOWLEDGE_DIR") {
@@ -140,15 +181,20 @@ mod tests {
             ("COPYDESK_KNOWLEDGE_URL", "http://rag:8000/retrieve"),
             ("COPYDESK_KNOWLEDGE_TIMEOUT_MS", "1500"),
             ("COPYDESK_KNOWLEDGE_DIR", "/nonexistent"),
+            ("COPYDESK_KNOWLEDGE_API_KEY", "llx-secret"),
+            ("COPYDESK_KNOWLEDGE_SCORE", "bm25"),
         ]))
         .expect("valid");
         assert_eq!(
             config.source,
-            KnowledgeSource::Url {
+            KnowledgeSource::Url(HttpKnowledge {
                 url: "http://rag:8000/retrieve".into(),
-                timeout: Duration::from_millis(1500)
-            }
+                timeout: Duration::from_millis(1500),
+                api_key: Some(SecretString::from("llx-secret")),
+                score: ScoreKind::Bm25,
+            })
         );
+        assert!(!format!("{config:?}").contains("llx-secret"));
     }
 
     #[test]
@@ -176,6 +222,13 @@ mod tests {
                     ("COPYDESK_KNOWLEDGE_TIMEOUT_MS", "x"),
                 ],
                 "COPYDESK_KNOWLEDGE_TIMEOUT_MS",
+            ),
+            (
+                vec![
+                    ("COPYDESK_KNOWLEDGE_URL", "http://x"),
+                    ("COPYDESK_KNOWLEDGE_SCORE", "dot"),
+                ],
+                "COPYDESK_KNOWLEDGE_SCORE",
             ),
         ] {
             let err = KnowledgeConfig::from_env(&env(&pairs)).expect_err("invalid");

@@ -2,17 +2,20 @@
 //! HTTP retriever.
 //!
 //! - [`EmbeddedIndex`]: a tantivy (BM25) index in RAM over a folder of `.md`/`.txt` files.
-//! - [`HttpRetriever`]: a LlamaIndex-style retrieve endpoint (contract on the type).
+//! - [`HttpRetriever`]: a LlamaIndex retriever server, llama-index-networks or LlamaCloud
+//!   (contract on the type; answer shapes in [`llamaindex`]).
 //! - [`KnowledgeBackend`]: one of the two, chosen by [`KnowledgeConfig`].
 //!
 //! Every backend reports [`Passage::relevance`] in `0..=1`, so the drafter can turn it into a
 //! confidence without knowing which backend answered.
 
 pub mod analysis;
+pub mod answered_before;
 mod config;
 mod embedded;
 mod error;
 mod http;
+pub mod llamaindex;
 mod markdown;
 
 #[cfg(test)]
@@ -20,11 +23,14 @@ pub(crate) mod test_server;
 
 use futures::future::BoxFuture;
 
-pub use config::{KnowledgeConfig, KnowledgeSource, DEFAULT_KNOWLEDGE_TIMEOUT};
+pub use answered_before::AnsweredBefore;
+pub use config::{HttpKnowledge, KnowledgeConfig, KnowledgeSource, DEFAULT_KNOWLEDGE_TIMEOUT};
 pub use copydesk::jobs::Passage;
 pub use embedded::EmbeddedIndex;
 pub use error::KnowledgeError;
-pub use http::HttpRetriever;
+pub(crate) use http::{read_capped, CappedReadError};
+pub use http::{HttpRetriever, MAX_RETRIEVER_BODY_BYTES};
+pub use llamaindex::ScoreKind;
 
 /// How many passages a lookup returns when the caller does not say.
 pub const DEFAULT_TOP_K: usize = 4;
@@ -98,9 +104,11 @@ impl KnowledgeBackend {
     pub fn build(config: &KnowledgeConfig) -> Result<Self, KnowledgeError> {
         match &config.source {
             KnowledgeSource::Directory(dir) => Ok(Self::Embedded(EmbeddedIndex::build(dir)?)),
-            KnowledgeSource::Url { url, timeout } => {
-                Ok(Self::Http(HttpRetriever::new(url.clone(), *timeout)?))
-            }
+            KnowledgeSource::Url(http) => Ok(Self::Http(
+                HttpRetriever::new(http.url.clone(), http.timeout)?
+                    .with_api_key(http.api_key.clone())
+                    .with_score_kind(http.score),
+            )),
         }
     }
 

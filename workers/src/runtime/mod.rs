@@ -113,7 +113,12 @@ impl Fleet {
         };
         let drafter = if roles.contains(&Role::Drafter) {
             let config = DraftingConfig::from_env(env)?;
-            Some(Arc::new(Drafter::from_config(&config)?))
+            let drafter = Drafter::from_config(&config)?;
+            drafter
+                .check_backend()
+                .await
+                .context("checking the LLM (COPYDESK_LLM_URL / COPYDESK_LLM_MODEL)")?;
+            Some(Arc::new(drafter))
         } else {
             None
         };
