@@ -3,6 +3,7 @@
 mod assignment;
 mod bad_input;
 mod chatwoot;
+mod fencing;
 mod ingress;
 mod lifecycle;
 mod operator_loop;
