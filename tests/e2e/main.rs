@@ -3,6 +3,7 @@
 mod assignment;
 mod bad_input;
 mod chatwoot;
+mod chatwoot_limits;
 mod fencing;
 mod ingress;
 mod lifecycle;
