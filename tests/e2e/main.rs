@@ -1,6 +1,7 @@
 //! End-to-end tests.
 
 mod assignment;
+mod big_messages;
 mod bad_input;
 mod chatwoot;
 mod chatwoot_limits;
