@@ -574,13 +574,11 @@ impl ApprovalStore {
         let mut conn = self.conn.clone();
         let limit = limit.clamp(1, 500);
         if status == Some(ApprovalStatus::Pending) {
-            let ids: Vec<String> = conn
-                .zrange(
-                    self.pending_key(),
-                    offset as isize,
-                    (offset + limit) as isize - 1,
-                )
-                .await?;
+            // Saturating: an offset past the end (even near usize::MAX) is an empty page, never
+            // a wrapped, negative index (which Redis reads as counted from the end).
+            let start = isize::try_from(offset).unwrap_or(isize::MAX);
+            let stop = start.saturating_add(limit as isize - 1);
+            let ids: Vec<String> = conn.zrange(self.pending_key(), start, stop).await?;
             return self.fetch_many(&ids).await;
         }
         // Scan newest first in pages, filtering by status.

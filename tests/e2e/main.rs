@@ -1,8 +1,11 @@
 //! End-to-end tests.
 
 mod assignment;
+mod big_messages;
 mod bad_input;
 mod chatwoot;
+mod chatwoot_limits;
+mod fencing;
 mod ingress;
 mod lifecycle;
 mod operator_loop;

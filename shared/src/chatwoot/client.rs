@@ -4,10 +4,16 @@
 //! the account id, the secret token and the timeout. Every call counts itself in
 //! `copydesk_chatwoot_requests_total{endpoint, status}` and fails with a classified
 //! [`ChatwootError`].
+//!
+//! Hostile or broken upstreams: answers are read with a size cap
+//! (`CHATWOOT_MAX_RESPONSE_BYTES`, [`crate::http_body::read_capped`]); redirects are followed
+//! only within the same origin (scheme, host and port), because the token is a custom header
+//! that reqwest would otherwise carry to any host a redirect names; every write passes the job
+//! lease fence first ([`crate::queue::ensure_held`]).
 
 use std::time::Duration;
 
-use reqwest::{Method, RequestBuilder};
+use reqwest::{redirect, Method, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
@@ -18,6 +24,7 @@ use super::types::{
     Message, MessageList, MessagePage, NewMessage, StatusChange, StatusChangeAnswer, Team,
     TogglePriorityBody, ToggleStatusBody,
 };
+use crate::http_body::{read_capped, BodyError};
 use crate::metrics::CHATWOOT_REQUESTS_TOTAL;
 
 /// The header Chatwoot reads the access token from.
@@ -25,6 +32,12 @@ pub const TOKEN_HEADER: &str = "api_access_token";
 
 /// Longest wait for a TCP/TLS connection; failing here means nothing was sent.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Redirects followed at most, all within the same origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// How much of an error answer's body is read (only its start is kept for the message).
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// How many pages of 20 [`ChatwootClient::find_message_by_idempotency_key`] reads backwards.
 pub const IDEMPOTENCY_SCAN_PAGES: usize = 10;
@@ -36,6 +49,7 @@ pub struct ChatwootClient {
     base_url: String,
     account_id: i64,
     api_token: SecretString,
+    max_response_bytes: usize,
 }
 
 impl ChatwootClient {
@@ -46,6 +60,7 @@ impl ChatwootClient {
             .timeout(config.timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(config.timeout))
             .user_agent(concat!("copydesk/", env!("CARGO_PKG_VERSION")))
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|source| ChatwootError::Setup {
                 endpoint: "client",
@@ -56,6 +71,7 @@ impl ChatwootClient {
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             account_id: config.account_id,
             api_token: config.api_token.clone(),
+            max_response_bytes: config.max_response_bytes,
         })
     }
 
@@ -268,13 +284,23 @@ impl ChatwootClient {
         serde_json::from_slice(&bytes).map_err(|source| ChatwootError::Decode { endpoint, source })
     }
 
-    /// Sends, counts, and returns a 2xx answer's body; any other outcome is an error.
+    /// Sends, counts, and returns a 2xx answer's body; any other outcome is an error. A write
+    /// (anything but `GET`) is sent only while the running job still holds its lease
+    /// ([`crate::queue::ensure_held`]): a worker resumed after a stall never races its
+    /// successor with a second public reply.
     async fn call_raw(
         &self,
         endpoint: &'static str,
         request: RequestBuilder,
     ) -> Result<Vec<u8>, ChatwootError> {
-        let response = match request.send().await {
+        let request = request
+            .build()
+            .map_err(|source| ChatwootError::Setup { endpoint, source })?;
+        if request.method() != Method::GET {
+            crate::queue::ensure_held()
+                .map_err(|source| ChatwootError::LeaseLost { endpoint, source })?;
+        }
+        let response = match self.http.execute(request).await {
             Ok(response) => response,
             Err(e) => {
                 count(endpoint, "error".to_owned());
@@ -283,17 +309,46 @@ impl ChatwootClient {
         };
         let status = response.status();
         count(endpoint, status.as_u16().to_string());
+        if !status.is_success() {
+            // Only the start of an error body is kept: read little, and never fail on it.
+            let body = read_capped(response, MAX_ERROR_BODY_BYTES.min(self.max_response_bytes))
+                .await
+                .unwrap_or_default();
+            let mut error = ChatwootError::from_status(endpoint, status.as_u16(), &body);
+            if status.is_redirection() {
+                error = ChatwootError::Redirect {
+                    endpoint,
+                    status: status.as_u16(),
+                };
+            }
+            return Err(error);
+        }
         // A body lost after a 2xx status: the call was applied, the caller cannot see how.
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ChatwootError::from_transport(endpoint, e))?;
-        if status.is_success() {
-            Ok(body.to_vec())
-        } else {
-            Err(ChatwootError::from_status(endpoint, status.as_u16(), &body))
+        match read_capped(response, self.max_response_bytes).await {
+            Ok(body) => Ok(body.to_vec()),
+            Err(BodyError::Read(e)) => Err(ChatwootError::from_transport(endpoint, e)),
+            Err(BodyError::TooLarge { limit, .. }) => {
+                Err(ChatwootError::TooLarge { endpoint, limit })
+            }
         }
     }
+}
+
+/// Follows a redirect only to the same scheme, host and port as the URL that answered it,
+/// at most [`MAX_REDIRECTS`] times; anything else is returned as the 3xx answer (an error).
+fn same_origin_redirects() -> redirect::Policy {
+    redirect::Policy::custom(|attempt| {
+        let same_origin = attempt.previous().last().is_some_and(|from| {
+            from.scheme() == attempt.url().scheme()
+                && from.host_str() == attempt.url().host_str()
+                && from.port_or_known_default() == attempt.url().port_or_known_default()
+        });
+        if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 fn count(endpoint: &'static str, status: String) {

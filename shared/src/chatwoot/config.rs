@@ -1,5 +1,10 @@
 //! The `CHATWOOT_*` config section: where Chatwoot is, which account, which token, how long
-//! to wait. Read once at startup; every error names the variable.
+//! to wait, how large an answer may be. Read once at startup; every error names the variable.
+//!
+//! The token travels in a header on every call, so the base URL must be `https://`, except
+//! for a loopback host (`localhost`, `127.0.0.0/8`, `[::1]`: a sidecar, the demo, the tests),
+//! where nothing leaves the machine; `CHATWOOT_ALLOW_HTTP=1` allows plain `http://` to any
+//! host (a private network you trust).
 
 use std::time::Duration;
 
@@ -9,6 +14,14 @@ use crate::config::{millis_or, parsed_or, required, secret, ConfigError, EnvSour
 
 /// Default for `CHATWOOT_TIMEOUT_MS`: Chatwoot answers in well under a second when healthy.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
+
+/// Default for `CHATWOOT_MAX_RESPONSE_BYTES`: 16 MiB. The largest answer Copydesk reads is a
+/// page of 20 messages; at Chatwoot's 150 000 characters per message that is about 12 MB of
+/// JSON in the worst case.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Smallest `CHATWOOT_MAX_RESPONSE_BYTES` accepted.
+const MIN_RESPONSE_BYTES: usize = 1024;
 
 /// How to reach the Chatwoot Application API.
 #[derive(Debug, Clone)]
@@ -21,33 +34,46 @@ pub struct ChatwootConfig {
     pub account_id: i64,
     /// `CHATWOOT_TIMEOUT_MS`: the whole-request timeout (default 10 000).
     pub timeout: Duration,
+    /// `CHATWOOT_MAX_RESPONSE_BYTES`: a larger answer is an error, read no further (default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub max_response_bytes: usize,
 }
 
 impl ChatwootConfig {
-    /// A config from already-known values, e.g. a test's fake Chatwoot; the timeout is the
-    /// default. The base URL is validated the same way as `from_env` does.
+    /// A config from already-known values, e.g. a test's fake Chatwoot; timeout and size cap
+    /// are the defaults. The base URL is validated the same way as `from_env` does (without
+    /// `CHATWOOT_ALLOW_HTTP`: `http://` only to a loopback host).
     pub fn new(
         base_url: &str,
         api_token: SecretString,
         account_id: i64,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
-            base_url: validate_base_url(base_url.to_owned())?,
+            base_url: validate_base_url(base_url.to_owned(), false)?,
             api_token,
             account_id,
             timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         })
     }
 
-    /// Reads `CHATWOOT_BASE_URL`, `CHATWOOT_API_TOKEN`, `CHATWOOT_ACCOUNT_ID` (all required) and
-    /// `CHATWOOT_TIMEOUT_MS`.
+    /// Reads `CHATWOOT_BASE_URL`, `CHATWOOT_API_TOKEN`, `CHATWOOT_ACCOUNT_ID` (all required),
+    /// `CHATWOOT_TIMEOUT_MS`, `CHATWOOT_MAX_RESPONSE_BYTES` and `CHATWOOT_ALLOW_HTTP`.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let base_url = required(
             env,
             "CHATWOOT_BASE_URL",
             "set it to Chatwoot's URL, e.g. https://chat.example.com",
         )?;
-        let base_url = validate_base_url(base_url)?;
+        let allow_http = parsed_or(env, "CHATWOOT_ALLOW_HTTP", 0u8).and_then(|v| match v {
+            0 | 1 => Ok(v == 1),
+            _ => Err(ConfigError::Invalid {
+                var: "CHATWOOT_ALLOW_HTTP",
+                value: v.to_string(),
+                reason: "expected 0 or 1".into(),
+            }),
+        })?;
+        let base_url = validate_base_url(base_url, allow_http)?;
         let api_token = secret(
             env,
             "CHATWOOT_API_TOKEN",
@@ -76,18 +102,32 @@ impl ChatwootConfig {
                 reason: "expected a timeout of at least 1 ms".into(),
             });
         }
+        let max_response_bytes = parsed_or(
+            env,
+            "CHATWOOT_MAX_RESPONSE_BYTES",
+            DEFAULT_MAX_RESPONSE_BYTES,
+        )?;
+        if max_response_bytes < MIN_RESPONSE_BYTES {
+            return Err(ConfigError::Invalid {
+                var: "CHATWOOT_MAX_RESPONSE_BYTES",
+                value: max_response_bytes.to_string(),
+                reason: format!("expected at least {MIN_RESPONSE_BYTES} bytes"),
+            });
+        }
         Ok(Self {
             base_url,
             api_token,
             account_id,
             timeout,
+            max_response_bytes,
         })
     }
 }
 
-/// Accepts an absolute http(s) URL without query or fragment and drops trailing slashes, so
-/// paths can be appended with `format!`.
-fn validate_base_url(value: String) -> Result<String, ConfigError> {
+/// Accepts an absolute `https://` URL (or `http://` to a loopback host, or to any host when
+/// `allow_http`) without query or fragment, and drops trailing slashes, so paths can be
+/// appended with `format!`.
+fn validate_base_url(value: String, allow_http: bool) -> Result<String, ConfigError> {
     let invalid = |value: String, reason: &str| ConfigError::Invalid {
         var: "CHATWOOT_BASE_URL",
         value,
@@ -100,10 +140,32 @@ fn validate_base_url(value: String) -> Result<String, ConfigError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid(value, "expected an http:// or https:// URL"));
     }
+    if url.scheme() == "http" && !allow_http && !is_loopback(&url) {
+        return Err(invalid(
+            value,
+            "plain http:// would send the API token unencrypted: use https://, or set CHATWOOT_ALLOW_HTTP=1 for a trusted private network (http:// to localhost is always allowed)",
+        ));
+    }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(value, "expected no query string or fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `localhost` (or `*.localhost`), `127.0.0.0/8` or `[::1]`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -161,6 +223,9 @@ mod tests {
             ("CHATWOOT_ACCOUNT_ID", "0"),
             ("CHATWOOT_TIMEOUT_MS", "soon"),
             ("CHATWOOT_TIMEOUT_MS", "0"),
+            ("CHATWOOT_MAX_RESPONSE_BYTES", "12"),
+            ("CHATWOOT_MAX_RESPONSE_BYTES", "lots"),
+            ("CHATWOOT_ALLOW_HTTP", "yes"),
         ] {
             let mut pairs = full();
             pairs.retain(|(k, _)| *k != var);
@@ -168,6 +233,47 @@ mod tests {
             let err = ChatwootConfig::from_env(&env(&pairs)).expect_err("invalid value");
             assert!(err.to_string().contains(var), "{err} should name {var}");
         }
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_to_loopback_or_when_allowed() {
+        let with = |url: &'static str, allow: Option<&'static str>| {
+            let mut pairs = full();
+            pairs.retain(|(k, _)| *k != "CHATWOOT_BASE_URL");
+            pairs.push(("CHATWOOT_BASE_URL", url));
+            if let Some(allow) = allow {
+                pairs.push(("CHATWOOT_ALLOW_HTTP", allow));
+            }
+            ChatwootConfig::from_env(&env(&pairs))
+        };
+        let err = with("http://chat.example.com", None).expect_err("token in clear text");
+        assert!(err.to_string().contains("CHATWOOT_BASE_URL"), "{err}");
+        assert!(err.to_string().contains("CHATWOOT_ALLOW_HTTP"), "{err}");
+        assert!(with("http://chat.example.com", Some("0")).is_err());
+        assert!(with("http://10.0.0.5:3000", None).is_err());
+        for url in [
+            "http://localhost:3000",
+            "http://127.0.0.1:3000",
+            "http://127.8.9.1",
+            "http://[::1]:3000",
+            "https://chat.example.com",
+        ] {
+            assert!(with(url, None).is_ok(), "{url} is allowed by default");
+        }
+        let allowed = with("http://chat.internal:3000", Some("1")).expect("explicitly allowed");
+        assert_eq!(allowed.base_url, "http://chat.internal:3000");
+        assert!(ChatwootConfig::new("http://chat.example.com", "t".to_owned().into(), 1).is_err());
+        assert!(ChatwootConfig::new("http://127.0.0.1:9", "t".to_owned().into(), 1).is_ok());
+    }
+
+    #[test]
+    fn the_response_cap_defaults_and_can_be_set() {
+        let config = ChatwootConfig::from_env(&env(&full())).expect("valid");
+        assert_eq!(config.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
+        let mut pairs = full();
+        pairs.push(("CHATWOOT_MAX_RESPONSE_BYTES", "65536"));
+        let config = ChatwootConfig::from_env(&env(&pairs)).expect("valid");
+        assert_eq!(config.max_response_bytes, 65_536);
     }
 
     #[test]

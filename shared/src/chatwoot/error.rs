@@ -59,6 +59,34 @@ pub enum ChatwootError {
         #[source]
         source: serde_json::Error,
     },
+    /// The answer was larger than `CHATWOOT_MAX_RESPONSE_BYTES`; it was not read further.
+    #[error("Chatwoot's answer to {endpoint} is larger than the {limit}-byte cap (CHATWOOT_MAX_RESPONSE_BYTES)")]
+    TooLarge {
+        /// The call.
+        endpoint: &'static str,
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// Chatwoot (or something in front of it) redirected to another origin; the redirect was
+    /// not followed, so the token was not sent there.
+    #[error("Chatwoot answered {status} to {endpoint}, redirecting to another host; not followed (the API token is never sent to another origin)")]
+    Redirect {
+        /// The call.
+        endpoint: &'static str,
+        /// The 3xx status.
+        status: u16,
+    },
+    /// A write was refused before it was sent: the running job's lease is lost or expired,
+    /// so another worker may be running the same job (see [`crate::queue::lease`]). Nothing
+    /// was sent; the attempt is retried if this worker still owns the job.
+    #[error("{endpoint} not sent: {source}")]
+    LeaseLost {
+        /// The call.
+        endpoint: &'static str,
+        /// The fence's verdict.
+        #[source]
+        source: crate::queue::LeaseLost,
+    },
     /// The HTTP client could not be built or the request could not be formed.
     #[error("could not prepare the Chatwoot request {endpoint}")]
     Setup {
@@ -76,8 +104,14 @@ impl ChatwootError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
-            Self::Connect { .. } | Self::Timeout { .. } | Self::ConnectionLost { .. } => true,
-            Self::Decode { .. } | Self::Setup { .. } => false,
+            Self::Connect { .. }
+            | Self::Timeout { .. }
+            | Self::ConnectionLost { .. }
+            | Self::LeaseLost { .. } => true,
+            Self::Decode { .. }
+            | Self::Setup { .. }
+            | Self::TooLarge { .. }
+            | Self::Redirect { .. } => false,
         }
     }
 
@@ -88,14 +122,19 @@ impl ChatwootError {
         match self {
             Self::Timeout { .. } | Self::ConnectionLost { .. } => true,
             Self::Status { status, .. } => matches!(status, 502 | 504),
-            Self::Connect { .. } | Self::Decode { .. } | Self::Setup { .. } => false,
+            Self::Connect { .. }
+            | Self::Decode { .. }
+            | Self::Setup { .. }
+            | Self::TooLarge { .. }
+            | Self::Redirect { .. }
+            | Self::LeaseLost { .. } => false,
         }
     }
 
     /// The HTTP status Chatwoot answered with, when it answered with an error status.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Status { status, .. } => Some(*status),
+            Self::Status { status, .. } | Self::Redirect { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -108,6 +147,9 @@ impl ChatwootError {
             | Self::Timeout { endpoint, .. }
             | Self::ConnectionLost { endpoint, .. }
             | Self::Decode { endpoint, .. }
+            | Self::LeaseLost { endpoint, .. }
+            | Self::TooLarge { endpoint, .. }
+            | Self::Redirect { endpoint, .. }
             | Self::Setup { endpoint, .. } => endpoint,
         }
     }

@@ -259,7 +259,7 @@ async fn give_back(state: &ConsumerState, entries: &[EntryMeta]) -> Result<i64, 
     static SCRIPT: OnceLock<Script> = OnceLock::new();
     let script = SCRIPT.get_or_init(|| Script::new(include_str!("lua/give_back.lua")));
     let mut invocation = script.key(&state.stream);
-    invocation.arg(state.group());
+    invocation.arg(state.group()).arg(&state.consumer);
     for meta in entries {
         invocation
             .arg(&meta.entry_id)

@@ -31,10 +31,12 @@ const ERROR_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest pause after repeated Redis errors.
 const ERROR_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// An entry claimed from the stream, with its delivery count when it was reclaimed.
+/// An entry claimed from the stream, with its delivery count when it was reclaimed and when
+/// the claim's answer arrived (the start of its lease).
 struct Claimed {
     entry: StreamId,
     deliveries: Option<u64>,
+    at: Instant,
 }
 
 /// Runs until `stop` is cancelled, sending decoded tasks on `tx`.
@@ -137,6 +139,7 @@ impl Claimer {
             .arg(">")
             .query_async(conn)
             .await?;
+        let at = Instant::now();
         Ok(reply
             .into_iter()
             .flat_map(|r| r.keys)
@@ -144,6 +147,7 @@ impl Claimer {
             .map(|entry| Claimed {
                 entry,
                 deliveries: None,
+                at,
             })
             .collect())
     }
@@ -165,6 +169,7 @@ impl Claimer {
             .arg(count)
             .query_async(&mut conn)
             .await?;
+        let at = Instant::now();
         self.cursor = reply.next_stream_id;
         if self.cursor == "0-0" {
             self.next_reclaim = Instant::now() + state.settings.reclaim_interval;
@@ -207,7 +212,11 @@ impl Claimer {
             .into_iter()
             .map(|entry| {
                 let deliveries = pending.iter().find(|p| p.0 == entry.id).map(|p| p.3);
-                Claimed { entry, deliveries }
+                Claimed {
+                    entry,
+                    deliveries,
+                    at,
+                }
             })
             .collect())
     }
@@ -309,7 +318,7 @@ async fn dispatch<J: Job>(
             return true;
         }
     };
-    if !state.hold(&entry_id, slot) {
+    if !state.hold(&entry_id, slot, claimed.at) {
         return true;
     }
     crate::metrics::job_claimed(state.queue, &entry_id, claimed.deliveries.is_none());

@@ -1,15 +1,17 @@
 //! State shared by one worker's claim loop, maintenance task and ack layer: the queue, the
 //! shared connection, the slots (a semaphore of `max_in_flight` permits) and the entries this
-//! consumer holds, each with its slot.
+//! consumer holds, each with its slot and its [`Lease`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use redis::aio::ConnectionManager;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::keys::GROUP;
+use super::lease::Lease;
 use super::{Keys, QueueSettings};
 
 /// One consumer of one queue.
@@ -25,10 +27,16 @@ pub(crate) struct ConsumerState {
     pub(crate) consumer: String,
     pub(crate) slots: Arc<Semaphore>,
     /// Entries claimed by this consumer and not settled yet (buffered or running), with their
-    /// slot. Lease renewal refreshes exactly these.
-    owned: Mutex<HashMap<String, OwnedSemaphorePermit>>,
+    /// slot and lease. Lease renewal refreshes exactly these.
+    owned: Mutex<HashMap<String, Held>>,
     /// `CLIENT ID` of the dedicated claim connection (0 before it exists), for `CLIENT UNBLOCK`.
     pub(crate) claim_client_id: AtomicI64,
+}
+
+/// One held entry: its slot (freed when it is released) and its lease.
+struct Held {
+    _slot: OwnedSemaphorePermit,
+    lease: Arc<Lease>,
 }
 
 impl std::fmt::Debug for ConsumerState {
@@ -71,14 +79,47 @@ impl ConsumerState {
         GROUP
     }
 
-    /// Records a claimed entry holding `slot`; false if it was already held (not re-run).
-    pub(crate) fn hold(&self, entry_id: &str, slot: OwnedSemaphorePermit) -> bool {
+    /// Records an entry claimed at `claimed_at` holding `slot`; false if it was already held
+    /// (not re-run).
+    pub(crate) fn hold(
+        &self,
+        entry_id: &str,
+        slot: OwnedSemaphorePermit,
+        claimed_at: Instant,
+    ) -> bool {
         let mut owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
         if owned.contains_key(entry_id) {
             return false;
         }
-        owned.insert(entry_id.to_owned(), slot);
+        let lease = Lease::new(claimed_at, self.settings.visibility_timeout);
+        owned.insert(entry_id.to_owned(), Held { _slot: slot, lease });
         true
+    }
+
+    /// The lease of a held entry.
+    pub(crate) fn lease(&self, entry_id: &str) -> Option<Arc<Lease>> {
+        self.owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(entry_id)
+            .map(|held| held.lease.clone())
+    }
+
+    /// Applies a renewal sent at `sent_at` for `ids`: the ones in `lost` belong to another
+    /// consumer now (their leases are marked lost, which stops their jobs), the others are
+    /// renewed.
+    pub(crate) fn renewed(&self, ids: &[String], sent_at: Instant, lost: &[String]) {
+        let lost: HashSet<&str> = lost.iter().map(String::as_str).collect();
+        let owned = self.owned.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if let Some(held) = owned.get(id) {
+                if lost.contains(id.as_str()) {
+                    held.lease.lose();
+                } else {
+                    held.lease.renewed(sent_at);
+                }
+            }
+        }
     }
 
     /// True if this consumer holds `entry_id`.

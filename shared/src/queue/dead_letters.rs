@@ -223,7 +223,7 @@ impl DeadLetters {
     }
 }
 
-/// Moves a claimed entry to the dead letters (only if still pending for the group) and trims
+/// Moves a claimed entry to the dead letters (only if this consumer still owns it) and trims
 /// the store; returns whether it was stored.
 pub(crate) async fn bury(
     state: &ConsumerState,
@@ -247,6 +247,7 @@ pub(crate) async fn bury(
             .arg(letter.last_failed_at_ms)
             .arg(state.settings.dead_letter_max)
             .arg(state.settings.dead_letter_max_age.as_millis() as u64)
+            .arg(&state.consumer)
             .invoke_async(&mut conn)
             .await?;
     for (queues, reason) in [(aged, "age"), (counted, "count")] {

@@ -1,6 +1,8 @@
 //! The maintenance task of one worker: promote due retries (bounded Lua steps), renew the
-//! lease of every held entry (`XCLAIM … JUSTID` every visibility/3), remove dead consumers,
-//! export the queue's depth. Errors are logged and retried on the next tick.
+//! lease of every held entry still owned by this consumer (`lua/renew.lua` every
+//! visibility/3; an entry found owned elsewhere has its lease marked lost, which stops its
+//! job), remove dead consumers, export the queue's depth. Errors are logged and retried on the
+//! next tick.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use super::entry::now_ms;
 const PROMOTE_BATCH: usize = 100;
 /// Lua steps per tick at most (so one tick moves at most 1 000 retries).
 const PROMOTE_STEPS: usize = 10;
-/// Ids per `XCLAIM` lease renewal.
+/// Ids per lease-renewal Lua call.
 const RENEW_CHUNK: usize = 256;
 /// How often idle consumers are looked for.
 const JANITOR_EVERY: Duration = Duration::from_secs(60);
@@ -111,20 +113,30 @@ pub(crate) async fn promote_due(state: &ConsumerState) -> Result<usize, redis::R
     Ok(moved)
 }
 
-/// Resets the idle time of every held entry so `XAUTOCLAIM` elsewhere leaves it alone.
+/// Resets the idle time of every held entry this consumer still owns, so `XAUTOCLAIM`
+/// elsewhere leaves it alone; marks the others' leases lost.
 async fn renew_leases(state: &ConsumerState) -> Result<(), redis::RedisError> {
+    static SCRIPT: OnceLock<Script> = OnceLock::new();
+    let script = SCRIPT.get_or_init(|| Script::new(include_str!("lua/renew.lua")));
     let ids = state.held_ids();
     let mut conn = state.conn.clone();
     for chunk in ids.chunks(RENEW_CHUNK) {
-        let _: redis::Value = redis::cmd("XCLAIM")
-            .arg(&state.stream)
+        let sent_at = Instant::now();
+        let lost: Vec<String> = script
+            .key(&state.stream)
             .arg(state.group())
             .arg(&state.consumer)
-            .arg(0)
             .arg(chunk)
-            .arg("JUSTID")
-            .query_async(&mut conn)
+            .invoke_async(&mut conn)
             .await?;
+        if !lost.is_empty() {
+            tracing::warn!(
+                queue = state.queue,
+                count = lost.len(),
+                "lease lost: entries are owned by another consumer now; stopping their jobs"
+            );
+        }
+        state.renewed(chunk, sent_at, &lost);
     }
     Ok(())
 }

@@ -6,6 +6,8 @@
 //! - [`settings`]: [`QueueSettings`], the consumer's tunables (`COPYDESK_*` variables).
 //! - [`job_error`]: [`JobError`] (what handlers return) and [`JobAttempt`] (what they may read).
 //! - [`backend`]: [`StreamsBackend`], the apalis backend; [`ack_layer`]: its settling layer.
+//! - [`lease`]: the per-entry [`lease::Lease`] and [`lease::ensure_held`], the fence a side
+//!   effect passes.
 //! - [`dead_letters`]: the bounded dead-letter store, [`DeadLetters`].
 //! - [`depth`]: [`QueueDepth`] and the depth gauges.
 //! - [`runner`]: [`run_worker`] and [`run_until_empty`].
@@ -25,6 +27,7 @@ mod entry;
 pub mod error;
 pub mod job_error;
 pub mod keys;
+pub mod lease;
 mod maintenance;
 pub mod policy;
 pub mod runner;
@@ -38,6 +41,7 @@ pub use depth::QueueDepth;
 pub use error::QueueError;
 pub use job_error::{JobAttempt, JobError};
 pub use keys::Keys;
+pub use lease::{ensure_held, LeaseLost};
 pub use policy::{check_eviction_policy, enforce_eviction_policy};
 pub use runner::{run_until_empty, run_worker, DrainOutcome};
 pub use settings::QueueSettings;

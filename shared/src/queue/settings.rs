@@ -17,6 +17,8 @@
 //! | `COPYDESK_MAINTENANCE_INTERVAL_MS` | 250 | delayed-job promotion tick |
 //! | `COPYDESK_CONSUMER_IDLE_SECS` | 3600 | idle consumers with nothing pending are removed after this |
 //! | `COPYDESK_SHUTDOWN_DEADLINE_MS` | 25000 | time in-flight jobs get to finish on shutdown |
+//! | `COPYDESK_JOB_DEADLINE_MS` | 120000 | longest one attempt may run; then it is a failed, retryable attempt |
+//! | `COPYDESK_JOB_DEADLINE_MS_<QUEUE>` | – | per-queue override, e.g. `COPYDESK_JOB_DEADLINE_MS_GENERATE_DRAFT` |
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -39,6 +41,25 @@ const MAX_ATTEMPTS_VARS: [(&str, &str); 6] = [
     (
         "track_conversation",
         "COPYDESK_MAX_ATTEMPTS_TRACK_CONVERSATION",
+    ),
+];
+
+/// Per-queue override variables of the job deadline, one per queue of [`crate::jobs::ALL_QUEUES`].
+const JOB_DEADLINE_VARS: [(&str, &str); 6] = [
+    (
+        "lookup_knowledge",
+        "COPYDESK_JOB_DEADLINE_MS_LOOKUP_KNOWLEDGE",
+    ),
+    ("generate_draft", "COPYDESK_JOB_DEADLINE_MS_GENERATE_DRAFT"),
+    ("post_note", "COPYDESK_JOB_DEADLINE_MS_POST_NOTE"),
+    ("send_reply", "COPYDESK_JOB_DEADLINE_MS_SEND_REPLY"),
+    (
+        "assign_conversation",
+        "COPYDESK_JOB_DEADLINE_MS_ASSIGN_CONVERSATION",
+    ),
+    (
+        "track_conversation",
+        "COPYDESK_JOB_DEADLINE_MS_TRACK_CONVERSATION",
     ),
 ];
 
@@ -79,6 +100,11 @@ pub struct QueueSettings {
     pub shutdown_deadline: Duration,
     /// Consumer name; `None` makes a fresh `{host}-{pid}-{n}` per backend.
     pub consumer_name: Option<String>,
+    /// Longest one attempt may run before it is stopped and counted as a failed, retryable
+    /// attempt.
+    pub job_deadline: Duration,
+    /// Per-queue overrides of `job_deadline`.
+    pub job_deadline_per_queue: BTreeMap<String, Duration>,
 }
 
 impl Default for QueueSettings {
@@ -99,6 +125,8 @@ impl Default for QueueSettings {
             consumer_idle_limit: Duration::from_secs(3600),
             shutdown_deadline: Duration::from_secs(25),
             consumer_name: None,
+            job_deadline: Duration::from_secs(120),
+            job_deadline_per_queue: BTreeMap::new(),
         }
     }
 }
@@ -111,6 +139,13 @@ impl QueueSettings {
         for (queue, var) in MAX_ATTEMPTS_VARS {
             if env.get(var).is_some() {
                 max_attempts_per_queue.insert(queue.to_owned(), positive(env, var, 1)?);
+            }
+        }
+        let mut job_deadline_per_queue = BTreeMap::new();
+        for (queue, var) in JOB_DEADLINE_VARS {
+            if env.get(var).is_some() {
+                job_deadline_per_queue
+                    .insert(queue.to_owned(), deadline(env, var, d.job_deadline)?);
             }
         }
         let settings = Self {
@@ -151,6 +186,8 @@ impl QueueSettings {
                 d.shutdown_deadline,
             )?,
             consumer_name: None,
+            job_deadline: deadline(env, "COPYDESK_JOB_DEADLINE_MS", d.job_deadline)?,
+            job_deadline_per_queue,
         };
         if settings.visibility_timeout < Duration::from_millis(100) {
             return Err(ConfigError::Invalid {
@@ -169,6 +206,14 @@ impl QueueSettings {
             .copied()
             .unwrap_or(self.max_attempts)
             .max(1)
+    }
+
+    /// The deadline of one attempt on `queue`: its override, else [`QueueSettings::job_deadline`].
+    pub fn job_deadline_for(&self, queue: &str) -> Duration {
+        self.job_deadline_per_queue
+            .get(queue)
+            .copied()
+            .unwrap_or(self.job_deadline)
     }
 
     /// How often running jobs refresh their claim: a third of the visibility timeout.
@@ -200,6 +245,22 @@ impl QueueSettings {
             .unwrap_or(self.backoff_max)
             .min(self.backoff_max)
     }
+}
+
+fn deadline(
+    env: &dyn EnvSource,
+    var: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let value = millis_or(env, var, default)?;
+    if value < Duration::from_millis(10) {
+        return Err(ConfigError::Invalid {
+            var,
+            value: value.as_millis().to_string(),
+            reason: "a job deadline must be at least 10 ms".into(),
+        });
+    }
+    Ok(value)
 }
 
 fn positive(env: &dyn EnvSource, var: &'static str, default: u32) -> Result<u32, ConfigError> {
@@ -248,6 +309,35 @@ mod tests {
         assert_eq!(s.max_attempts_for("send_reply"), 5);
         assert_eq!(s.visibility_timeout, Duration::from_secs(2));
         assert_eq!(s.lease_renewal_interval().as_millis(), 666);
+    }
+
+    #[test]
+    fn job_deadlines_default_and_override_per_queue() {
+        let env = HashMap::from([
+            ("COPYDESK_JOB_DEADLINE_MS".to_owned(), "5000".to_owned()),
+            (
+                "COPYDESK_JOB_DEADLINE_MS_GENERATE_DRAFT".to_owned(),
+                "90000".to_owned(),
+            ),
+        ]);
+        let s = QueueSettings::from_env(&env).expect("valid env");
+        assert_eq!(s.job_deadline_for("post_note"), Duration::from_secs(5));
+        assert_eq!(
+            s.job_deadline_for("generate_draft"),
+            Duration::from_secs(90)
+        );
+        let d = QueueSettings::from_env(&HashMap::new()).expect("defaults");
+        assert_eq!(d.job_deadline_for("send_reply"), Duration::from_secs(120));
+        let zero = HashMap::from([(
+            "COPYDESK_JOB_DEADLINE_MS_POST_NOTE".to_owned(),
+            "0".to_owned(),
+        )]);
+        let err = QueueSettings::from_env(&zero).expect_err("0 ms is no deadline");
+        assert!(
+            err.to_string()
+                .contains("COPYDESK_JOB_DEADLINE_MS_POST_NOTE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Settling a finished attempt in Redis: ack (`XACK`+`XDEL`), retry later (`XACK`+`XDEL`+
-//! `ZADD delayed`) or dead-letter; each only if this consumer still had the entry pending.
+//! `ZADD delayed`) or dead-letter; each only if this consumer still owns the entry (`XPENDING`
+//! names it), checked in the same Lua call.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -86,6 +87,7 @@ async fn write(
                 .key(&state.stream)
                 .arg(state.group())
                 .arg(&meta.entry_id)
+                .arg(&state.consumer)
                 .invoke_async(&mut conn)
                 .await?;
             Ok(acked == 1)
@@ -115,6 +117,7 @@ async fn write(
                 .arg(&meta.entry_id)
                 .arg(due)
                 .arg(member)
+                .arg(&state.consumer)
                 .invoke_async(&mut conn)
                 .await?;
             Ok(scheduled == 1)

@@ -86,6 +86,11 @@ impl Faults {
         self.rates = rates.map(|r| (r, StdRng::seed_from_u64(r.seed)));
     }
 
+    /// Queued failures not yet picked.
+    pub(crate) fn queued(&self) -> u32 {
+        self.next.iter().map(|r| r.remaining).sum()
+    }
+
     pub(crate) fn clear(&mut self) {
         self.next.clear();
         self.rates = None;

@@ -154,6 +154,12 @@ impl FakeChatwoot {
         self.shared.requests().clone()
     }
 
+    /// Queued failures (from [`Self::fail_next`] / [`Self::fail_next_on`]) not yet picked: a
+    /// request takes its fault when it arrives, before it is applied or answered.
+    pub fn queued_faults(&self) -> u32 {
+        self.shared.faults().queued()
+    }
+
     /// The requests that matched `endpoint`.
     pub fn requests_to(&self, endpoint: Endpoint) -> Vec<RecordedRequest> {
         self.shared

@@ -6,6 +6,9 @@ use copydesk::approvals::{ApprovalItem, ApprovalStatus, Decision};
 use copydesk::operator::{DecisionOutcome, Operator};
 use copydesk::queue::QueueClient;
 
+/// Largest `--offset` of `approvals list`.
+const MAX_OFFSET: i64 = 1_000_000;
+
 /// Approval commands.
 #[derive(Debug, Subcommand)]
 pub(super) enum ApprovalCommand {
@@ -14,12 +17,12 @@ pub(super) enum ApprovalCommand {
         /// pending, approved, edited, rejected, escalated, superseded, sent, held_back, or all.
         #[arg(long, default_value = "pending")]
         status: String,
-        /// Skip this many.
-        #[arg(long, default_value_t = 0)]
-        offset: usize,
-        /// At most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
+        /// Skip this many (at most 1 000 000).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(..=MAX_OFFSET))]
+        offset: u32,
+        /// At most this many (1–500).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
     },
     /// Show one item as JSON.
     Show {
@@ -92,7 +95,10 @@ pub(super) async fn run(client: &QueueClient, command: ApprovalCommand) -> anyho
                         .map_err(anyhow::Error::msg)?,
                 ),
             };
-            let items = operator.approvals().list(status, offset, limit).await?;
+            let items = operator
+                .approvals()
+                .list(status, offset as usize, limit as usize)
+                .await?;
             if items.is_empty() {
                 println!("no approval items");
             }
@@ -177,4 +183,42 @@ fn summary(item: &ApprovalItem) -> String {
         doc.conversation_id,
         doc.customer_message.chars().take(60).collect::<String>()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ApprovalCommand;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: ApprovalCommand,
+    }
+
+    #[test]
+    fn huge_offsets_and_limits_are_clear_errors() {
+        for args in [
+            ["t", "list", "--offset", "18446744073709551615"],
+            ["t", "list", "--offset", "1000001"],
+            ["t", "list", "--offset", "-1"],
+            ["t", "list", "--limit", "0"],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err("out of range");
+            let text = err.to_string();
+            assert!(
+                text.contains("--offset") || text.contains("--limit"),
+                "{text}"
+            );
+        }
+        let ok = Cli::try_parse_from(["t", "list", "--offset", "1000000"]).expect("in range");
+        assert!(matches!(
+            ok.command,
+            ApprovalCommand::List {
+                offset: 1_000_000,
+                ..
+            }
+        ));
+    }
 }

@@ -19,20 +19,29 @@ pub(super) fn parse_since(text: &str) -> Result<i64, String> {
     {
         return Ok((time.unix_timestamp_nanos() / 1_000_000) as i64);
     }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let factor = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => 0,
-    };
-    match number.parse::<i64>() {
-        Ok(n) if factor > 0 && n >= 0 => Ok(copydesk::approvals::now_ms() - n * factor),
-        _ => Err(format!(
+    let error = || {
+        format!(
             "cannot read --since {text:?}: use Unix ms, an RFC 3339 time (2026-11-24T10:00:00Z) or a duration like 24h or 7d"
-        )),
+        )
+    };
+    // The unit is the last character, whatever its width (`7д` is an error, not a panic).
+    let Some((at, unit)) = text.char_indices().last() else {
+        return Err(error());
+    };
+    let factor: i64 = match unit {
+        's' => 1_000,
+        'm' => 60_000,
+        'h' => 3_600_000,
+        'd' => 86_400_000,
+        _ => return Err(error()),
+    };
+    let n: i64 = text[..at].parse().map_err(|_| error())?;
+    if n < 0 {
+        return Err(error());
     }
+    n.checked_mul(factor)
+        .and_then(|back| copydesk::approvals::now_ms().checked_sub(back))
+        .ok_or_else(|| format!("--since {text:?} reaches back further than a timestamp can"))
 }
 
 /// Writes every record since `since_ms` as one JSON object per line to `out` (stdout when
@@ -70,5 +79,18 @@ mod tests {
         let now = copydesk::approvals::now_ms();
         assert!((now - day_ago - 86_400_000).abs() < 5_000);
         assert!(parse_since("yesterday").is_err_and(|e| e.contains("--since")));
+    }
+
+    #[test]
+    fn bad_units_and_huge_durations_are_errors_not_panics() {
+        for text in ["7д", "д", "", "7", "-3d", "1.5h", "d"] {
+            assert!(
+                parse_since(text).is_err_and(|e| e.contains("--since")),
+                "{text:?} must be a clear error"
+            );
+        }
+        let huge = format!("{}d", i64::MAX);
+        assert!(parse_since(&huge).is_err_and(|e| e.contains("further than")));
+        assert!(parse_since("106751991167d").is_err(), "ms overflow");
     }
 }

@@ -19,9 +19,11 @@
 //! Nothing here depends on a particular question: the same inputs always give the same
 //! number.
 
+use std::collections::HashSet;
+
 use copydesk::jobs::Passage;
 
-use crate::knowledge::analysis::content_terms;
+use crate::knowledge::analysis::{analysed_part, content_terms};
 
 /// A draft is never fully certain: the highest confidence is 95.
 pub const MAX_CONFIDENCE: f32 = 0.95;
@@ -46,9 +48,10 @@ pub struct ConfidenceInputs {
 }
 
 impl ConfidenceInputs {
-    /// Measures `retrieval` and `coverage` of `used` passages for `question`.
+    /// Measures `retrieval` and `coverage` of `used` passages for `question` (its
+    /// [`analysed_part`]); linear in the texts' lengths.
     pub fn measure(question: &str, used: &[&Passage], degraded: bool, out_of_scope: bool) -> Self {
-        let terms = content_terms(question);
+        let terms = content_terms(analysed_part(question));
         let retrieval = used
             .iter()
             .map(|p| p.relevance.clamp(0.0, 1.0))
@@ -56,11 +59,11 @@ impl ConfidenceInputs {
         let coverage = if terms.is_empty() || used.is_empty() {
             0.0
         } else {
-            let known: Vec<String> = used
+            let known: HashSet<String> = used
                 .iter()
                 .flat_map(|p| content_terms(&format!("{}\n{}", p.title, p.text)))
                 .collect();
-            let covered = terms.iter().filter(|t| known.contains(t)).count();
+            let covered = terms.iter().filter(|t| known.contains(t.as_str())).count();
             covered as f32 / terms.len() as f32
         };
         Self {

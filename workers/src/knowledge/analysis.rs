@@ -6,6 +6,8 @@
 //! its parts, so `AN-6` matches the exact code strongly and `6` or `an` loosely. Terms are
 //! lowercased and stemmed (English), and query-side analysis also drops stop words.
 
+use std::collections::HashSet;
+
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, Stemmer, StopWordFilter, TextAnalyzer, Token,
     TokenStream, Tokenizer,
@@ -16,6 +18,11 @@ pub(crate) const TOKENIZER_NAME: &str = "copydesk";
 
 /// Tokens longer than this are dropped (base64 blobs, URLs glued together).
 const MAX_TOKEN_CHARS: usize = 40;
+
+/// Bytes of one customer message (or context message) that are analysed at most. Chatwoot
+/// accepts messages of 150 000 characters; a real question says what it is about long before
+/// 8 KB, and the cap bounds the work one message can cost the index and the drafter.
+pub const MAX_ANALYSED_BYTES: usize = 8 * 1024;
 
 /// English words too common to say anything about what a question is about, and the words
 /// customers frame questions with ("tell", "wondering", "please"). `an` is here on purpose:
@@ -259,17 +266,37 @@ fn query_analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// The start of `text` that is analysed: at most [`MAX_ANALYSED_BYTES`], cut at a character
+/// boundary (and before a word that the cut would split).
+pub fn analysed_part(text: &str) -> &str {
+    if text.len() <= MAX_ANALYSED_BYTES {
+        return text;
+    }
+    let mut end = MAX_ANALYSED_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    match head.rfind(|c: char| !is_word_char(c)) {
+        Some(space) if space > 0 => &head[..space],
+        _ => head,
+    }
+}
+
 /// The distinct content terms of `text` (stop words dropped), in order of first appearance.
+/// Linear in the text's length.
 ///
 /// This is what "the question's terms" means everywhere: retrieval relevance and the
-/// drafter's coverage both count these.
+/// drafter's coverage both count these. Callers analysing a customer's message pass
+/// [`analysed_part`] of it.
 pub fn content_terms(text: &str) -> Vec<String> {
     let mut analyzer = query_analyzer();
     let mut stream = analyzer.token_stream(text);
+    let mut seen: HashSet<String> = HashSet::new();
     let mut terms: Vec<String> = Vec::new();
     while stream.advance() {
         let term = &stream.token().text;
-        if !terms.iter().any(|t| t == term) {
+        if seen.insert(term.clone()) {
             terms.push(term.clone());
         }
     }
@@ -293,6 +320,33 @@ mod tests {
         assert!(terms.contains(&"ptfe".to_owned()), "{terms:?}");
         assert!(terms.contains(&"e85".to_owned()), "{terms:?}");
         assert!(content_terms("\"\"\" ??? ---").is_empty());
+    }
+
+    #[test]
+    fn long_texts_are_cut_at_a_boundary_before_analysis() {
+        let short = "What does AN-6 mean?";
+        assert_eq!(analysed_part(short), short);
+        // Multi-byte characters straddling the cap: never a panic, never a split word.
+        let long = "ё".repeat(MAX_ANALYSED_BYTES) + " tail";
+        let part = analysed_part(&long);
+        assert!(part.len() <= MAX_ANALYSED_BYTES);
+        assert!(long.starts_with(part));
+        let words = "word ".repeat(10 * MAX_ANALYSED_BYTES);
+        let part = analysed_part(&words);
+        assert!(
+            part.len() <= MAX_ANALYSED_BYTES && part.ends_with("word"),
+            "{}",
+            &part[part.len() - 8..]
+        );
+    }
+
+    #[test]
+    fn distinct_terms_of_a_huge_text_are_found_in_linear_time() {
+        // 20 000 distinct words: the old nested scan did 2·10⁸ comparisons here.
+        let text: String = (0..20_000).map(|n| format!("w{n}x ")).collect();
+        let terms = content_terms(&text);
+        assert_eq!(terms.len(), 20_000);
+        assert_eq!(terms[0], "w0x");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! Queries are built from analysed terms (never parsed as query syntax), so quotes, `AN-6`,
 //! `3/8"` or a stray `(` cannot make a lookup fail.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -28,7 +29,7 @@ use tantivy::schema::{
 };
 use tantivy::{doc, Index, IndexReader, TantivyDocument, Term};
 
-use super::analysis::{content_terms, index_analyzer, TOKENIZER_NAME};
+use super::analysis::{analysed_part, content_terms, index_analyzer, TOKENIZER_NAME};
 use super::markdown::{split_markdown, split_plain_text, Section};
 use super::{KnowledgeError, KnowledgeQuery, Passage, Retriever};
 
@@ -118,11 +119,21 @@ impl EmbeddedIndex {
 }
 
 impl Retriever for EmbeddedIndex {
+    /// Searches on the blocking pool: analysing the question and scoring are CPU work that
+    /// must not hold an async worker thread (other conversations' jobs run there).
     fn retrieve<'a>(
         &'a self,
         query: &'a KnowledgeQuery,
     ) -> futures::future::BoxFuture<'a, Result<Vec<Passage>, KnowledgeError>> {
-        Box::pin(async move { self.search(query) })
+        let snapshot = self.snapshot();
+        let query = query.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || snapshot.search(&query))
+                .await
+                .map_err(|e| {
+                    KnowledgeError::Unavailable(format!("the index search stopped: {e}"))
+                })?
+        })
     }
 }
 
@@ -134,14 +145,16 @@ impl Snapshot {
         let searcher = self.reader.searcher();
         let doc_count = searcher.num_docs();
 
-        // Message terms at boost 1, then context terms not already in the message.
-        let mut weighted: Vec<(String, f32)> = content_terms(&query.message)
+        // Message terms at boost 1, then context terms not already in the message; each
+        // message analysed up to the cap, the merge linear.
+        let mut weighted: Vec<(String, f32)> = content_terms(analysed_part(&query.message))
             .into_iter()
             .map(|t| (t, 1.0))
             .collect();
+        let mut seen: HashSet<String> = weighted.iter().map(|(t, _)| t.clone()).collect();
         for message in query.recent_context() {
-            for term in content_terms(message) {
-                if !weighted.iter().any(|(t, _)| *t == term) {
+            for term in content_terms(analysed_part(message)) {
+                if seen.insert(term.clone()) {
                     weighted.push((term, CONTEXT_BOOST));
                 }
             }

@@ -7,6 +7,8 @@
 //! name. The index also sees the heading path (`Leak troubleshooting › Fuel leak …`) so that a
 //! document's subject helps its sections be found.
 
+use std::collections::{HashMap, HashSet};
+
 /// Sections longer than this are split at paragraph breaks, so one passage stays readable in
 /// a draft and BM25 length normalisation stays meaningful.
 pub(crate) const MAX_PASSAGE_CHARS: usize = 1_500;
@@ -94,7 +96,11 @@ fn heading(line: &str) -> Option<(usize, String)> {
 pub(crate) fn split_markdown(relative_path: &str, content: &str) -> Vec<Section> {
     let fallback_title = humanise_file_name(relative_path);
     let mut sections = Vec::new();
-    let mut used_anchors: Vec<String> = Vec::new();
+    // Anchors given out, and per base anchor the next `-n` suffix to try: a document with
+    // thousands of identical headings stays linear (a scan of every earlier anchor per
+    // candidate suffix was cubic).
+    let mut used_anchors: HashSet<String> = HashSet::new();
+    let mut next_suffix: HashMap<String, usize> = HashMap::new();
     // (level, title) of the enclosing headings.
     let mut path: Vec<(usize, String)> = Vec::new();
     let mut body = String::new();
@@ -109,12 +115,12 @@ pub(crate) fn split_markdown(relative_path: &str, content: &str) -> Vec<Section>
             Some((_, title)) => {
                 let base = anchor(title);
                 let mut unique = base.clone();
-                let mut n = 1;
+                let n = next_suffix.entry(base.clone()).or_insert(1);
                 while used_anchors.contains(&unique) {
                     unique = format!("{base}-{n}");
-                    n += 1;
+                    *n += 1;
                 }
-                used_anchors.push(unique.clone());
+                used_anchors.insert(unique.clone());
                 (title.clone(), format!("{relative_path}#{unique}"))
             }
             None => (fallback_title.clone(), relative_path.to_owned()),
@@ -195,6 +201,23 @@ mod tests {
         let sections = split_markdown("a.md", "## Notes\n\nOne.\n\n## Notes\n\nTwo.\n");
         assert_eq!(sections[0].source, "a.md#notes");
         assert_eq!(sections[1].source, "a.md#notes-1");
+    }
+
+    #[test]
+    fn thousands_of_repeated_headings_get_distinct_anchors() {
+        let doc: String = (0..20_000)
+            .map(|n| format!("## Notes\n\nText {n}.\n\n"))
+            .collect();
+        let sections = split_markdown("many.md", &doc);
+        assert_eq!(sections.len(), 20_000);
+        assert_eq!(sections[0].source, "many.md#notes");
+        assert_eq!(sections[19_999].source, "many.md#notes-19999");
+        let distinct: HashSet<&str> = sections.iter().map(|s| s.source.as_str()).collect();
+        assert_eq!(distinct.len(), 20_000);
+        // A literal heading that looks like a generated anchor is still told apart.
+        let mixed = split_markdown("m.md", "## A\n\nx\n\n## A-1\n\ny\n\n## A\n\nz\n");
+        let anchors: Vec<&str> = mixed.iter().map(|s| s.source.as_str()).collect();
+        assert_eq!(anchors, ["m.md#a", "m.md#a-1", "m.md#a-2"]);
     }
 
     #[test]

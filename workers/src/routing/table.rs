@@ -198,6 +198,10 @@ impl Default for SlaSection {
     }
 }
 
+/// Largest SLA target a routing file may set: a year, far below what overflows as seconds or
+/// as a deadline added to a timestamp.
+pub const MAX_SLA_MINUTES: u64 = 366 * 24 * 60;
+
 /// One number of minutes per priority. A missing priority is an error, so a partial table
 /// never silently mixes defaults in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,12 +276,12 @@ impl SlaTargets {
 
     /// Longest acceptable first response for a priority.
     pub fn first_response(&self, priority: Priority) -> Duration {
-        Duration::from_secs(self.first_response.get(priority) * 60)
+        Duration::from_secs(self.first_response.get(priority).saturating_mul(60))
     }
 
     /// Longest acceptable resolution time for a priority.
     pub fn resolution(&self, priority: Priority) -> Duration {
-        Duration::from_secs(self.resolution.get(priority) * 60)
+        Duration::from_secs(self.resolution.get(priority).saturating_mul(60))
     }
 }
 
@@ -530,10 +534,10 @@ impl RoutingTable {
                 Priority::Normal,
                 Priority::Low,
             ] {
-                if minutes.get(priority) == 0 {
+                if !(1..=MAX_SLA_MINUTES).contains(&minutes.get(priority)) {
                     return Err(invalid(
                         format!("{section}.{}", priority.as_str()),
-                        "must be at least 1 minute".into(),
+                        format!("must be between 1 and {MAX_SLA_MINUTES} minutes (a year)"),
                     ));
                 }
             }

@@ -389,6 +389,15 @@ fn bad_files_are_rejected_with_the_file_and_the_field_named() {
             "sla.first_response_minutes.urgent",
         ),
         (
+            // Minutes that overflow as seconds (and as a deadline) are a clear error.
+            example_with("urgent = 5,", "urgent = 9223372036854775807,"),
+            "sla.first_response_minutes.urgent",
+        ),
+        (
+            example_with("urgent = 5,", "urgent = 527041,"),
+            "sla.first_response_minutes.urgent",
+        ),
+        (
             example_with("busy_agents = \"fallback\"", "busy_agent = \"fallback\""),
             "busy_agent",
         ),

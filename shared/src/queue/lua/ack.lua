@@ -1,7 +1,10 @@
--- Ack a finished job: XACK, and XDEL only if this consumer group still had it pending.
--- KEYS: stream. ARGV: group, entry id. Returns 1 when acked, 0 when it was not pending.
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('XDEL', KEYS[1], ARGV[2])
-  return 1
+-- Ack a finished job: XACK + XDEL, only if this consumer still owns it (XPENDING names it), so a
+-- worker that stalled and was replaced cannot settle its successor's attempt.
+-- KEYS: stream. ARGV: group, entry id, consumer. Returns 1 when acked, 0 when not ours.
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #p == 0 or p[1][2] ~= ARGV[3] then
+  return 0
 end
-return 0
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1

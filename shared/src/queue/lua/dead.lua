@@ -1,11 +1,14 @@
--- Move a job to the dead letters (only if still pending), then trim the store by age and count.
+-- Move a job to the dead letters (only if this consumer still owns it: XPENDING names it), then
+-- trim the store by age and count.
 -- KEYS: stream, dead index (ZSET id -> last failure ms), dead items (HASH id -> JSON),
 --       dead counts (HASH queue -> count).
--- ARGV: group, entry id, dead id, record JSON, queue, now ms, max entries, max age ms.
+-- ARGV: group, entry id, dead id, record JSON, queue, now ms, max entries, max age ms, consumer.
 -- Returns {stored (1/0), queues trimmed by age, queues trimmed by count}; at most 100 of each.
-if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #p == 0 or p[1][2] ~= ARGV[9] then
   return {0, {}, {}}
 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[3])
