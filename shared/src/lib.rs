@@ -5,6 +5,7 @@
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
 //! - [`event`]: the typed Chatwoot webhook model and its routing to jobs.
 //! - [`events`]: the operator event stream (new drafts, decisions) behind `GET /api/events`.
+//! - [`health`]: the `/livez`, `/readyz` and `/metrics` answers of every process.
 //! - [`jobs`]: the job types of the pipeline, one per queue.
 //! - [`learning`]: one record per operator decision (draft vs. final text) for JSONL export.
 //! - [`metrics`]: every Prometheus metric name, declared once, and the exporter.
@@ -18,6 +19,7 @@ pub mod chatwoot;
 pub mod config;
 pub mod event;
 pub mod events;
+pub mod health;
 pub mod jobs;
 pub mod learning;
 pub mod metrics;
