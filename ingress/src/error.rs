@@ -1,4 +1,7 @@
-//! [`IngressError`] and the one place that maps it to a status code and a JSON body.
+//! [`IngressError`] and the one place that maps it to a status code and a JSON body;
+//! [`StartupError`], why the ingress could not start.
+
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use copydesk::event::EventError;
@@ -8,7 +11,7 @@ use http::{header, Response, StatusCode};
 use http_body_util::Full;
 
 use crate::response::json;
-use crate::spool::AppendError;
+use crate::spool::{AppendError, SpoolError};
 
 /// Longest error message answered, in characters.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -178,4 +181,30 @@ impl From<AppendError> for IngressError {
             AppendError::Closed => Self::SpoolUnwritable("the spool is closed".into()),
         }
     }
+}
+
+/// Why the ingress could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Redis URL is unusable (an unreachable Redis is not an error at startup).
+    #[error("cannot set up the queue client: {0}")]
+    Queue(#[from] QueueError),
+    /// The spool directory cannot be used.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// Redis may evict keys (`maxmemory-policy` is not `noeviction`).
+    #[error("refusing to start: {0}")]
+    EvictionPolicy(#[source] QueueError),
+    /// The ops API is configured with a blank token.
+    #[error("COPYDESK_OPS_LISTEN is set but COPYDESK_OPS_TOKEN is empty: set it to a long random secret")]
+    OpsTokenMissing,
 }

@@ -1,23 +1,32 @@
 //! Copydesk ingress: takes Chatwoot's signed webhooks and enqueues durable jobs in Redis.
 //!
+//! Modules, lower ones first (none imports one above it):
 //! - [`config`]: [`IngressConfig`], read from the environment once.
-//! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
-//! - [`routes`]: the one `match (method, path)`; `/livez`, `/readyz`, `/metrics`.
-//! - [`webhook`]: `POST /webhooks/chatwoot` — bounded read, signature, parse, route, enqueue.
-//! - [`ops`]: the operator ops API (`/api/...`) on its own listener, behind a bearer token.
-//! - [`spool`]: the local disk spool that takes webhooks while Redis is unreachable.
-//! - [`error`]: [`IngressError`] and its mapping to status codes.
+//! - [`error`]: [`IngressError`] and its mapping to status codes; [`StartupError`].
 //! - [`response`]: JSON response helper.
+//! - [`per_address`], [`budget`]: limits per client address; the webhook body budget.
+//! - [`server`]: the one accept loop (connection caps, header limits) of every listener.
+//! - [`spool`]: the local disk spool that takes webhooks while Redis is unreachable.
+//! - [`state`]: [`state::AppState`], what the handlers share.
+//! - [`webhook`]: `POST /webhooks/chatwoot` — bounded read, signature, parse, route, enqueue.
+//! - [`routes`]: the public listener's `match (method, path)` (`/webhooks/chatwoot`,
+//!   `/livez`, `/readyz`) and the metrics listener's (`/metrics`).
+//! - [`ops`]: the operator ops API (`/api/...`) on its own listener, behind a bearer token.
+//! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
 
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod ops;
+pub mod per_address;
 pub mod response;
 pub mod routes;
+pub mod server;
 pub mod spool;
 pub mod startup;
+pub mod state;
 pub mod webhook;
 
 pub use config::IngressConfig;
-pub use error::IngressError;
-pub use startup::{Application, ShutdownOutcome, StartupError};
+pub use error::{IngressError, StartupError};
+pub use startup::{Application, ShutdownOutcome};

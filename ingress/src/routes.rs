@@ -1,47 +1,49 @@
-//! The ingress's routes: one `match (method, path)`, one function per route, and the one
-//! place where results become responses and `copydesk_webhooks_total` is counted.
-
-use std::time::Duration;
+//! The ingress's routes: one `match (method, path)` per listener, one function per route, and
+//! the one place where webhook results become responses and `copydesk_webhooks_total` is
+//! counted.
+//!
+//! - The public listener (`COPYDESK_LISTEN`) serves `/webhooks/chatwoot`, `/livez` and
+//!   `/readyz` only.
+//! - The metrics listener (`COPYDESK_METRICS_LISTEN`) serves `/metrics` only: approval counts,
+//!   error rates, Chatwoot status codes and the spool size are not for the public.
 
 use bytes::Bytes;
+use copydesk::health;
 use copydesk::metrics::WEBHOOKS_TOTAL;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
 use crate::error::IngressError;
 use crate::response::json;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::webhook;
 
 /// The webhook path Chatwoot is configured to call.
 pub const WEBHOOK_PATH: &str = "/webhooks/chatwoot";
 /// How long `/readyz` waits for Redis to answer `PING`.
-pub const READINESS_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+pub const READINESS_PROBE_TIMEOUT: std::time::Duration = health::READINESS_PROBE_TIMEOUT;
 
-/// Serves one request on the main listener.
-pub(crate) async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+/// Serves one request on the public (webhook) listener.
+pub async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let result = match (request.method(), request.uri().path()) {
         (&Method::POST, WEBHOOK_PATH) => return receive_webhook(state, request).await,
         (_, WEBHOOK_PATH) => Err(IngressError::MethodNotAllowed { allowed: "POST" }),
-        (&Method::GET, "/livez") => Ok(livez()),
+        (&Method::GET, "/livez") => Ok(health::livez()),
         (&Method::GET, "/readyz") => Ok(readyz(state).await),
-        (&Method::GET, "/metrics") => Ok(metrics(state)),
-        (_, "/livez" | "/readyz" | "/metrics") => {
-            Err(IngressError::MethodNotAllowed { allowed: "GET" })
-        }
+        (_, "/livez" | "/readyz") => Err(IngressError::MethodNotAllowed { allowed: "GET" }),
         _ => Err(IngressError::NotFound),
     };
     result.unwrap_or_else(IngressError::into_response)
 }
 
-/// Serves one request on the optional metrics-only listener.
-pub(crate) async fn handle_metrics_only(
+/// Serves one request on the metrics listener.
+pub async fn handle_metrics_only(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => metrics(state),
+        (&Method::GET, "/metrics") => health::metrics(&state.metrics),
         (_, "/metrics") => IngressError::MethodNotAllowed { allowed: "GET" }.into_response(),
         _ => IngressError::NotFound.into_response(),
     }
@@ -71,31 +73,22 @@ async fn receive_webhook(state: &AppState, request: Request<Incoming>) -> Respon
     }
 }
 
-fn livez() -> Response<Full<Bytes>> {
-    json(StatusCode::OK, &serde_json::json!({ "status": "live" }))
-}
-
 /// Ready when webhooks can be taken: Redis answers `PING`, or it does not but the spool can
 /// take them (200 `degraded`, with `redis` and `spool_events`). A spool still draining after
 /// Redis came back is `degraded` too.
 async fn readyz(state: &AppState) -> Response<Full<Bytes>> {
-    if state.draining.is_cancelled() {
-        return not_ready("shutting down");
-    }
-    let redis = match tokio::time::timeout(READINESS_PROBE_TIMEOUT, state.queue.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => {
-            tracing::warn!(error = %error, "readiness: redis ping failed");
-            Err("redis unreachable")
-        }
-        Err(_) => Err("redis did not answer PING in time"),
-    };
     let Some(spool) = &state.spool else {
-        return match redis {
-            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "status": "ready" })),
-            Err(reason) => not_ready(reason),
-        };
+        return health::readyz(
+            &state.queue,
+            state.draining.is_cancelled(),
+            Default::default(),
+        )
+        .await;
     };
+    if state.draining.is_cancelled() {
+        return health::not_ready("shutting down");
+    }
+    let redis = health::probe_redis(&state.queue).await;
     let spool = spool.status();
     let degraded = |redis: &str| {
         json(
@@ -106,10 +99,11 @@ async fn readyz(state: &AppState) -> Response<Full<Bytes>> {
         )
     };
     match redis {
-        Ok(()) if spool.events == 0 => json(
-            StatusCode::OK,
-            &serde_json::json!({ "status": "ready", "spool_events": 0 }),
-        ),
+        Ok(()) if spool.events == 0 => {
+            let mut extra = serde_json::Map::new();
+            extra.insert("spool_events".into(), 0.into());
+            health::ready(extra)
+        }
         Ok(()) => degraded("up"),
         Err(_) if spool.accepting => degraded("down"),
         Err(reason) => json(
@@ -122,20 +116,4 @@ async fn readyz(state: &AppState) -> Response<Full<Bytes>> {
             }),
         ),
     }
-}
-
-fn not_ready(reason: &str) -> Response<Full<Bytes>> {
-    json(
-        StatusCode::SERVICE_UNAVAILABLE,
-        &serde_json::json!({ "status": "not_ready", "reason": reason }),
-    )
-}
-
-fn metrics(state: &AppState) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
 }

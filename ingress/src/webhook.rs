@@ -4,8 +4,12 @@
 //! the jobs are in Redis or, when Redis is unreachable and a spool is configured, fsync'd in
 //! the local spool (202 `spooled`; see [`crate::spool`]). The answer is 503 only when neither
 //! can take them.
+//!
+//! A webhook body must arrive within [`BODY_READ_TIMEOUT`] of its head (Chatwoot sends its
+//! small bodies at once) and takes the body budget slice by slice as it arrives, within its
+//! client address's share ([`crate::budget`]): stalled uploads from one address cannot make
+//! webhooks from another wait or fail.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -13,16 +17,19 @@ use copydesk::event::{route, IgnoreReason, Route, WebhookEvent};
 use copydesk::queue::{EnqueueOutcome, NewJob};
 use copydesk::signature::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use http::{header, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use crate::budget::BodyLease;
 use crate::error::IngressError;
 use crate::response::json;
+use crate::server::ClientAddr;
 use crate::spool;
-use crate::startup::AppState;
+use crate::state::AppState;
 
-/// How long a client may take to send the body once headers are in.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send the whole body once the head is in. Chatwoot sends a
+/// webhook (a few KiB) at once; a stalled upload is answered 408 after this.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one enqueue may take without a spool: inside Chatwoot's 5 s webhook timeout, so a
 /// stalled Redis gets a 503 that Chatwoot sees rather than a timeout.
 pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -32,8 +39,6 @@ pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(3);
 pub const SPOOL_FALLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest accepted `X-Chatwoot-Delivery` (Chatwoot sends a 36-character UUID).
 pub const MAX_DELIVERY_ID_LEN: usize = 128;
-/// How long a request waits for room in the body budget before it is answered 503.
-pub const BODY_BUDGET_WAIT: Duration = Duration::from_secs(5);
 
 /// What happened to an accepted webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +99,7 @@ pub(crate) async fn receive(
     state: &AppState,
     request: Request<Incoming>,
 ) -> (&'static str, Result<Accepted, IngressError>) {
+    let client = ClientAddr::of(&request);
     let (parts, body) = request.into_parts();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -116,21 +122,10 @@ pub(crate) async fn receive(
         }
         return ("unknown", Err(error.into()));
     }
-    // Bodies in memory are bounded as a whole, so many large or slow uploads at once wait
-    // (then get 503) instead of growing the process without bound.
-    let kib = declared_length(&parts.headers)
-        .map_or(state.max_body_bytes, |len| len as usize)
-        .min(state.max_body_bytes)
-        .div_ceil(1024)
-        .max(1);
-    let budget = Arc::clone(&state.body_budget);
-    let permits = u32::try_from(kib).unwrap_or(u32::MAX);
-    let _budget =
-        match tokio::time::timeout(BODY_BUDGET_WAIT, budget.acquire_many_owned(permits)).await {
-            Ok(Ok(permit)) => permit,
-            _ => return ("unknown", Err(IngressError::Busy)),
-        };
-    let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
+    // Bodies in memory are bounded as a whole and per client address, taken as bytes
+    // arrive: a spent budget is 503 `busy` at once.
+    let mut lease = state.body_budget.lease(client);
+    let body = match read_body(body, &parts.headers, state.max_body_bytes, &mut lease).await {
         Ok(body) => body,
         Err(error) => return ("unknown", Err(error)),
     };
@@ -230,25 +225,46 @@ fn accepted(outcome: EnqueueOutcome, jobs: usize) -> Accepted {
     }
 }
 
-/// Reads at most `limit` bytes: a declared `Content-Length` over the limit is refused before
-/// reading anything, and chunked bodies are counted as they stream, so a huge upload is never
-/// buffered.
+/// Reads at most `limit` bytes within [`BODY_READ_TIMEOUT`], covering what arrived with
+/// `lease`: a declared `Content-Length` over the limit is refused before reading anything,
+/// and chunked bodies are counted as they stream, so a huge upload is never buffered.
 async fn read_body(
-    body: Incoming,
+    mut body: Incoming,
     headers: &http::HeaderMap,
     limit: usize,
+    lease: &mut BodyLease,
 ) -> Result<Bytes, IngressError> {
     declared_size_fits(headers, limit)?;
-    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect())
-        .await
-        .map_err(|_| IngressError::BodyTimeout)?;
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => {
-            Err(IngressError::PayloadTooLarge { limit })
+    let read = async {
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| IngressError::BodyUnreadable(error.to_string()))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen = seen.saturating_add(data.len());
+            if seen > limit {
+                return Err(IngressError::PayloadTooLarge { limit });
+            }
+            lease.cover(seen).map_err(|_| IngressError::Busy)?;
+            chunks.push(data);
         }
-        Err(error) => Err(IngressError::BodyUnreadable(error.to_string())),
-    }
+        Ok(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.swap_remove(0),
+            _ => {
+                let mut joined = Vec::with_capacity(seen);
+                for chunk in &chunks {
+                    joined.extend_from_slice(chunk);
+                }
+                Bytes::from(joined)
+            }
+        })
+    };
+    tokio::time::timeout(BODY_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| IngressError::BodyTimeout)?
 }
 
 /// Reads and drops a body, counting it: `PayloadTooLarge` as soon as it passes `limit`;

@@ -103,10 +103,12 @@ pub fn secs_or(
     Ok(Duration::from_secs(s))
 }
 
-/// Redis connection and key namespace, shared by every process.
-#[derive(Debug, Clone)]
+/// Redis connection and key namespace, shared by every process. `Debug` prints the URL
+/// redacted ([`RedisConfig::redacted_url`]).
+#[derive(Clone)]
 pub struct RedisConfig {
-    /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379/0`.
+    /// `REDIS_URL`, e.g. `redis://copydesk:PASSWORD@redis:6379/0`, or `rediss://…` for TLS.
+    /// May hold a password: never print it, print [`RedisConfig::redacted_url`].
     pub url: String,
     /// `COPYDESK_KEY_PREFIX`: the namespace of every key (default `copydesk`). Tests use a
     /// unique prefix each so they can share one Redis.
@@ -123,12 +125,13 @@ impl RedisConfig {
         )?;
         if !(url.starts_with("redis://")
             || url.starts_with("rediss://")
-            || url.starts_with("unix://"))
+            || url.starts_with("unix://")
+            || url.starts_with("redis+unix://"))
         {
             return Err(ConfigError::Invalid {
                 var: "REDIS_URL",
-                value: url,
-                reason: "expected a redis://, rediss:// or unix:// URL".into(),
+                value: redact_redis_url(&url),
+                reason: "expected a redis://, rediss://, unix:// or redis+unix:// URL".into(),
             });
         }
         let key_prefix = env
@@ -139,15 +142,56 @@ impl RedisConfig {
 
     /// The URL with any password replaced by `***` (for messages and logs).
     pub fn redacted_url(&self) -> String {
-        match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let userinfo = &self.url[scheme + 3..at];
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{}{user}:***{}", &self.url[..scheme + 3], &self.url[at..])
-            }
-            _ => self.url.clone(),
-        }
+        redact_redis_url(&self.url)
     }
+}
+
+impl std::fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.redacted_url())
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+/// Query parameters that carry a password in Redis URLs (`unix:///run/redis.sock?pass=…`).
+const PASSWORD_PARAMS: [&str; 2] = ["pass", "password"];
+
+/// `url` with its password (in the user info or a `pass`/`password` query parameter)
+/// replaced by `***`. A URL that does not parse is not printed at all, since where its
+/// password ends cannot be told.
+pub fn redact_redis_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "<REDIS_URL hidden: it does not parse as a URL>".into();
+    };
+    if parsed.cannot_be_a_base() {
+        // `name:secret@host` parses as a scheme and an opaque path.
+        return "<REDIS_URL hidden: not a URL with a host>".into();
+    }
+    if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+        return "<REDIS_URL hidden>".into();
+    }
+    let hides_password = parsed
+        .query_pairs()
+        .any(|(key, _)| PASSWORD_PARAMS.contains(&key.as_ref()));
+    if hides_password {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if PASSWORD_PARAMS.contains(&key.as_ref()) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // The URL crate keeps `***` as typed; a fragment could hold anything.
+    parsed.set_fragment(None);
+    parsed.to_string().replace("%2A%2A%2A", "***")
 }
 
 /// A secret value parsed from a variable; `Debug` never prints it.
@@ -157,4 +201,76 @@ pub fn secret(
     hint: &'static str,
 ) -> Result<SecretString, ConfigError> {
     required(env, var, hint).map(SecretString::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const PASSWORD: &str = "s3cr%40t-P4ss";
+
+    fn config(url: &str) -> Result<RedisConfig, ConfigError> {
+        let env: HashMap<String, String> = [("REDIS_URL".to_owned(), url.to_owned())].into();
+        RedisConfig::from_env(&env)
+    }
+
+    #[test]
+    fn the_redis_password_is_never_printed_whatever_the_url_form() {
+        let plain = PASSWORD.replace("%40", "@");
+        let urls = [
+            format!("redis://copydesk:{PASSWORD}@redis:6379/0"),
+            format!("rediss://copydesk:{PASSWORD}@redis.example:6380"),
+            format!("redis://:{PASSWORD}@127.0.0.1"),
+            format!("redis://:{plain}@127.0.0.1:6379"),
+            format!("redis://127.0.0.1:6379/0?password={PASSWORD}"),
+            format!("unix:///run/redis.sock?db=1&pass={PASSWORD}"),
+            format!("redis+unix:///run/redis.sock?pass={PASSWORD}&user=copydesk"),
+            format!("redis://copydesk:{PASSWORD}@[::1]:6379#frag{PASSWORD}"),
+        ];
+        for url in &urls {
+            let config = config(url).expect("a valid REDIS_URL");
+            for printed in [format!("{config:?}"), config.redacted_url()] {
+                assert!(
+                    !printed.contains("s3cr") && !printed.contains("P4ss"),
+                    "{url} printed as {printed}"
+                );
+            }
+            assert!(
+                config.redacted_url().contains("***"),
+                "{}",
+                config.redacted_url()
+            );
+        }
+        for bad in [
+            format!("http://copydesk:{PASSWORD}@redis:6379"),
+            format!("copydesk:{PASSWORD}@redis:6379"),
+            format!("redis//:{plain}@redis"),
+        ] {
+            let error = config(&bad).expect_err("not a Redis URL");
+            for printed in [error.to_string(), format!("{error:?}")] {
+                assert!(
+                    !printed.contains("s3cr") && !printed.contains("P4ss"),
+                    "{bad} printed as {printed}"
+                );
+                assert!(printed.contains("REDIS_URL"), "{printed}");
+            }
+        }
+    }
+
+    #[test]
+    fn redaction_keeps_what_helps_find_the_redis() {
+        let config = config("rediss://copydesk:pw@redis.internal:6380/2").expect("valid");
+        assert_eq!(
+            config.redacted_url(),
+            "rediss://copydesk:***@redis.internal:6380/2"
+        );
+        let config = config_ok("redis://127.0.0.1:6379");
+        assert_eq!(config.redacted_url(), "redis://127.0.0.1:6379");
+    }
+
+    fn config_ok(url: &str) -> RedisConfig {
+        config(url).expect("valid")
+    }
 }

@@ -5,6 +5,7 @@
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
 //! - [`event`]: the typed Chatwoot webhook model and its routing to jobs.
 //! - [`events`]: the operator event stream (new drafts, decisions) behind `GET /api/events`.
+//! - [`health`]: the `/livez`, `/readyz` and `/metrics` answers of every process.
 //! - [`http_body`]: reading upstream answers with a size cap ([`http_body::read_capped`]).
 //! - [`jobs`]: the job types of the pipeline, one per queue.
 //! - [`learning`]: one record per operator decision (draft vs. final text) for JSONL export.
@@ -19,6 +20,7 @@ pub mod chatwoot;
 pub mod config;
 pub mod event;
 pub mod events;
+pub mod health;
 pub mod http_body;
 pub mod jobs;
 pub mod learning;

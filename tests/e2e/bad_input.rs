@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use copydesk::event::WebhookEvent;
 use copydesk_ingress::config::DEFAULT_MAX_BODY_BYTES;
-use copydesk_ingress::startup::HEADER_READ_TIMEOUT;
+use copydesk_ingress::server::HEADER_READ_TIMEOUT;
 use copydesk_ingress::webhook::{BODY_READ_TIMEOUT, MAX_DELIVERY_ID_LEN};
 use copydesk_testkit::ingress_app::{spawn_ingress, unique_prefix, TestIngress, TEST_SECRET};
 use copydesk_testkit::webhook::{
@@ -1557,7 +1557,7 @@ fn many_stalled_large_uploads_take_at_most_the_body_budget() {
     println!(
         "stalled 1 MiB uploads: {UPLOADS} sent, answers {statuses:?}, rss before {rss_before} MiB, \
          peak {peak} MiB (+{growth} MiB; body budget {} MiB)",
-        copydesk_ingress::startup::BODY_BUDGET_KIB / 1024
+        copydesk_ingress::budget::BODY_BUDGET_KIB / 1024
     );
     assert!(
         statuses.keys().all(|s| matches!(s, Some(408) | Some(503))),

@@ -307,12 +307,8 @@ async fn metrics_count_webhooks_by_known_event_names_only() {
     app.post_webhook(&webhook::unknown_event("attacker_chosen_label_x9"))
         .await;
 
-    let text = app
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .expect("metrics text");
+    let text = app.metrics().await;
+    let public = app.get("/metrics").await;
 
     assert!(
         text.contains(r#"copydesk_webhooks_total{event="message_created",outcome="queued"}"#),
@@ -323,6 +319,11 @@ async fn metrics_count_webhooks_by_known_event_names_only() {
         "{text}"
     );
     assert!(!text.contains("attacker_chosen_label_x9"));
+    assert_eq!(
+        public.status(),
+        404,
+        "the public listener does not serve /metrics"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,12 +151,7 @@ async fn webhooks_are_spooled_while_redis_is_down_and_drained_in_order_exactly_o
         statuses.push((response.status().as_u16(), json_body(response).await));
     }
     let (ready_status, ready) = readyz(&app).await;
-    let metrics = app
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = app.metrics().await;
 
     // Assert: every answer is 202 spooled, the file grew, readiness says degraded.
     for (status, body) in &statuses {

@@ -32,7 +32,8 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
             key_prefix: prefix.to_owned(),
         },
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        metrics_listen: None,
+        // `/metrics` is served only here, never on the webhook listener.
+        metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         webhook_secrets: parse_secrets(&format!("{TEST_SECRET},{SECOND_TEST_SECRET}")),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         signature_tolerance: copydesk::signature::DEFAULT_TOLERANCE,
@@ -66,6 +67,8 @@ pub struct TestIngress {
     pub addr: SocketAddr,
     /// Where the ops API listens, if configured ([`with_ops`]).
     pub ops_addr: Option<SocketAddr>,
+    /// Where `/metrics` is served, if configured (it is in [`test_config`]).
+    pub metrics_addr: Option<SocketAddr>,
     /// Its key prefix.
     pub prefix: String,
     /// An HTTP client.
@@ -96,6 +99,7 @@ pub async fn spawn_ingress_with(config: IngressConfig) -> TestIngress {
         .expect("the test ingress builds");
     let addr = app.addr();
     let ops_addr = app.ops_addr();
+    let metrics_addr = app.metrics_addr();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     let http = reqwest::Client::builder()
@@ -110,6 +114,7 @@ pub async fn spawn_ingress_with(config: IngressConfig) -> TestIngress {
     TestIngress {
         addr,
         ops_addr,
+        metrics_addr,
         prefix,
         http,
         secret: TEST_SECRET.to_owned(),
@@ -132,6 +137,21 @@ impl TestIngress {
             .ops_addr
             .expect("the ops API is configured (build the config with `with_ops`)");
         format!("http://{addr}{path}")
+    }
+
+    /// The text of `GET /metrics` on the metrics listener; panics when none is configured.
+    pub async fn metrics(&self) -> String {
+        let addr = self
+            .metrics_addr
+            .expect("the metrics listener is configured (test_config sets one)");
+        self.http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("the metrics listener answers")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// Posts a signed webhook with a fresh delivery id.

@@ -9,8 +9,11 @@
 //! - [`events`]: `GET /api/events`, server-sent events.
 //! - [`request`]: query, path and body parsing; [`error`]: [`OpsError`] → status + JSON.
 //!
-//! Routing is one `match (method, path segments)` in [`route`]. Every answer is JSON except
-//! the event stream.
+//! Routing: [`handle`] matches the first path segment (one arm per prefix; `api` and, for
+//! now, everything else go through the bearer check), then the API's one
+//! `match (method, path segments)` in [`route`]. Every answer is JSON except the event
+//! stream. The listener runs on the ingress's one accept loop ([`crate::server`]): the same
+//! connection caps and header limits as the webhook listener.
 
 pub mod approvals;
 pub mod auth;
@@ -30,26 +33,21 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use error::OpsError;
 
 use crate::config::OpsConfig;
+use crate::error::StartupError;
 use crate::response::json;
-use crate::startup::{StartupError, HEADER_READ_TIMEOUT};
+use crate::server::{self, Listener};
 use request::{JsonBody, Query};
 
 /// The body of every ops response: a JSON document, or the event stream.
 pub(crate) type OpsBody = UnsyncBoxBody<Bytes, Infallible>;
-
-/// Pause after a failed `accept` before trying again.
-const ACCEPT_ERROR_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What the ops handlers share.
 pub(crate) struct OpsState {
@@ -67,15 +65,14 @@ pub(crate) struct OpsState {
 
 /// The ops listener, bound, with its state.
 pub struct OpsServer {
-    listener: TcpListener,
-    addr: SocketAddr,
+    listener: Listener,
     state: Arc<OpsState>,
 }
 
 impl std::fmt::Debug for OpsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpsServer")
-            .field("addr", &self.addr)
+            .field("addr", &self.listener.addr())
             .finish_non_exhaustive()
     }
 }
@@ -91,17 +88,7 @@ impl OpsServer {
         if config.token.expose_secret().trim().is_empty() {
             return Err(StartupError::OpsTokenMissing);
         }
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
-        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let listener = Listener::bind("ops", config.listen).await?;
         let redis = redis::Client::open(queue.url()).map_err(QueueError::from)?;
         let state = OpsState {
             queue: queue.clone(),
@@ -114,55 +101,45 @@ impl OpsServer {
         };
         Ok(Self {
             listener,
-            addr,
             state: Arc::new(state),
         })
     }
 
     /// The address actually bound.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listener.addr()
     }
 
     /// Accepts connections until `stop` is cancelled; each is watched by `graceful` so
     /// shutdown lets its current request finish (event streams end on `stop` themselves).
     pub async fn serve(self, graceful: &GracefulShutdown, stop: CancellationToken) {
-        tracing::info!(addr = %self.addr, "ops API listening");
-        loop {
-            let accepted = tokio::select! {
-                () = stop.cancelled() => break,
-                accepted = self.listener.accept() => accepted,
-            };
-            let (stream, _peer) = match accepted {
-                Ok(connection) => connection,
-                Err(error) => {
-                    tracing::warn!(%error, "ops accept failed");
-                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let state = Arc::clone(&self.state);
-            let service = service_fn(move |request| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(&state, request).await) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "ops connection ended with an error");
-                }
-            });
-        }
+        let state = self.state;
+        let handler = move |request| {
+            let state = Arc::clone(&state);
+            async move { handle(&state, request).await }
+        };
+        server::serve(self.listener, handler, graceful, stop).await;
     }
 }
 
-/// Serves one ops request: authenticate, route, answer; errors logged once, here.
+/// The first segment of `path` (`"api"` for `/api/queues`).
+fn first_segment(path: &str) -> &str {
+    path.trim_start_matches('/').split('/').next().unwrap_or("")
+}
+
+/// The ops listener's top-level routing: one arm per path prefix. Paths without an arm of
+/// their own go through the API's bearer check, so an unauthenticated client learns nothing
+/// about which paths exist.
 async fn handle(state: &OpsState, request: Request<Incoming>) -> Response<OpsBody> {
+    match first_segment(request.uri().path()) {
+        "api" => api(state, request).await,
+        // New prefixes (e.g. the operator console) get an arm here.
+        _ => api(state, request).await,
+    }
+}
+
+/// Serves one `/api` request: authenticate, route, answer; errors logged once, here.
+async fn api(state: &OpsState, request: Request<Incoming>) -> Response<OpsBody> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let result = match auth::check(&state.token, request.headers()) {

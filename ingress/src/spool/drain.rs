@@ -3,14 +3,18 @@
 //!
 //! It sleeps until the spool has something, then takes the oldest segment, reads it (sealed
 //! segments are never written again), and passes each record to `enqueue_batch` until Redis
-//! takes it, waiting with exponential backoff ([`DRAIN_RETRY_MIN`] … [`DRAIN_RETRY_MAX`])
-//! while Redis is unreachable. `Queued` and `Duplicate` both mean "stored". When no segment is
+//! takes it, waiting with `backon`'s exponential backoff ([`DRAIN_RETRY_MIN`] …
+//! [`DRAIN_RETRY_MAX`]) while Redis is unreachable. `Queued` and `Duplicate` both mean "stored". When no segment is
 //! left, the writer ends spooling mode and webhooks go straight to Redis again.
+//!
+//! On shutdown, once the requests are done, [`Spool::drain_before_exit`] drains what is left
+//! while Redis answers, so a pod that is replaced leaves nothing behind when it need not.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use copydesk::queue::{EnqueueOutcome, QueueClient};
 use tokio_util::sync::CancellationToken;
 
@@ -60,20 +64,71 @@ impl Spool {
                 }
                 continue;
             }
-            let segment = match self.next_segment().await {
-                Ok(Some(segment)) => segment,
-                Ok(None) => {
-                    tracing::info!("spool empty: webhooks go straight to Redis again");
-                    continue;
-                }
-                Err(_closed) => return,
-            };
-            match self.drain_segment(&segment, &queue, &stop).await {
-                SegmentOutcome::Drained => self.release_segment(segment.seq, true).await,
-                SegmentOutcome::Unreadable => self.release_segment(segment.seq, false).await,
-                SegmentOutcome::Stopped => return,
+            if !self.drain_next(&queue, &stop).await {
+                return;
             }
         }
+    }
+
+    /// For shutdown, after the last request: if Redis answers `PING`, drains every record
+    /// left (for at most `within`); otherwise, or past `within`, they stay on disk for the next
+    /// start. Returns true when the spool is empty.
+    pub async fn drain_before_exit(&self, queue: &QueueClient, within: Duration) -> bool {
+        let waiting = self.status().events;
+        if waiting == 0 && !self.is_spooling() {
+            return true;
+        }
+        if let Err(reason) = copydesk::health::probe_redis(queue).await {
+            tracing::warn!(
+                reason,
+                spooled = waiting,
+                "exiting with webhooks in the spool: Redis is unreachable; they are drained at the next start"
+            );
+            return false;
+        }
+        tracing::info!(
+            spooled = waiting,
+            "draining the spool into Redis before exit"
+        );
+        let stop = CancellationToken::new();
+        let drained = tokio::time::timeout(within, async {
+            while self.is_spooling() {
+                if !self.drain_next(queue, &stop).await {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+        .unwrap_or(false);
+        if drained {
+            tracing::info!("spool drained before exit");
+        } else {
+            tracing::warn!(
+                left = self.status().events,
+                timeout = ?within,
+                "exiting with webhooks in the spool; they are drained at the next start"
+            );
+        }
+        drained
+    }
+
+    /// Drains the oldest segment; false when stopped (or the writer is gone).
+    async fn drain_next(&self, queue: &QueueClient, stop: &CancellationToken) -> bool {
+        let segment = match self.next_segment().await {
+            Ok(Some(segment)) => segment,
+            Ok(None) => {
+                tracing::info!("spool empty: webhooks go straight to Redis again");
+                return true;
+            }
+            Err(_closed) => return false,
+        };
+        match self.drain_segment(&segment, queue, stop).await {
+            SegmentOutcome::Drained => self.release_segment(segment.seq, true).await,
+            SegmentOutcome::Unreadable => self.release_segment(segment.seq, false).await,
+            SegmentOutcome::Stopped => return false,
+        }
+        true
     }
 
     async fn drain_segment(
@@ -131,7 +186,11 @@ impl Spool {
         queue: &QueueClient,
         stop: &CancellationToken,
     ) -> RecordOutcome {
-        let mut wait = DRAIN_RETRY_MIN;
+        let mut waits = ExponentialBuilder::default()
+            .with_min_delay(DRAIN_RETRY_MIN)
+            .with_max_delay(DRAIN_RETRY_MAX)
+            .without_max_times()
+            .build();
         let mut warned = false;
         let mut refusals = 0;
         loop {
@@ -173,11 +232,11 @@ impl Spool {
                 }
                 Ok(Err(_)) | Err(_) => {}
             }
+            let wait = waits.next().unwrap_or(DRAIN_RETRY_MAX);
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = stop.cancelled() => return RecordOutcome::Stopped,
             }
-            wait = (wait * 2).min(DRAIN_RETRY_MAX);
         }
     }
 

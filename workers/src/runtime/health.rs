@@ -1,24 +1,32 @@
-//! The worker's HTTP endpoints on `COPYDESK_METRICS_LISTEN`: `/livez`, `/readyz` (Redis
-//! answers `PING` within a second and the process is not shutting down) and `/metrics`
-//! (Prometheus text).
+//! The worker's HTTP endpoints on `COPYDESK_METRICS_LISTEN`: `/livez`, `/readyz` and
+//! `/metrics`, answered by the fleet's one health module ([`copydesk::health`]) so workers and
+//! the ingress answer probes alike. `/readyz` adds the roles this process runs.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use copydesk::health;
 use copydesk::queue::QueueClient;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// How long `/readyz` waits for Redis.
-const READINESS_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a client may take to send its request headers (the listener is internal, but a
+/// stuck scraper must not hold a connection for ever).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Open connections at most; further clients wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// Largest request head accepted (431 beyond).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// What the health endpoints look at.
 #[derive(Clone)]
@@ -42,7 +50,13 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, SocketAddr)
 
 /// Serves the health endpoints until `state.shutdown` fires.
 pub async fn serve(listener: TcpListener, state: HealthState) {
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            slot = Arc::clone(&connections).acquire_owned() => slot,
+        };
+        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             () = state.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
@@ -55,64 +69,31 @@ pub async fn serve(listener: TcpListener, state: HealthState) {
                 async move { Ok::<_, Infallible>(answer(&state, request).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_header_size(MAX_HEADER_BYTES)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
+            drop(slot);
         });
     }
 }
 
 async fn answer(state: &HealthState, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    if !matches!(path, "/livez" | "/readyz" | "/metrics") {
+        return health::not_found("/livez, /readyz or /metrics");
+    }
     if request.method() != Method::GET {
-        return json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            serde_json::json!({"error": "use GET"}),
-        );
+        return health::get_only();
     }
-    match request.uri().path() {
-        "/livez" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
+    match path {
+        "/livez" => health::livez(),
         "/readyz" => {
-            if state.shutdown.is_cancelled() {
-                return json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"status": "shutting down"}),
-                );
-            }
-            match tokio::time::timeout(READINESS_TIMEOUT, state.queue.ping()).await {
-                Ok(Ok(())) => json(
-                    StatusCode::OK,
-                    serde_json::json!({"status": "ready", "roles": state.roles}),
-                ),
-                Ok(Err(error)) => json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"status": "redis unavailable", "error": error.to_string()}),
-                ),
-                Err(_) => json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    serde_json::json!({"status": "redis did not answer within 1 s"}),
-                ),
-            }
+            let mut extra = serde_json::Map::new();
+            extra.insert("roles".into(), serde_json::json!(state.roles));
+            health::readyz(&state.queue, state.shutdown.is_cancelled(), extra).await
         }
-        "/metrics" => {
-            let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            response
-        }
-        _ => json(
-            StatusCode::NOT_FOUND,
-            serde_json::json!({"error": "not found: try /livez, /readyz or /metrics"}),
-        ),
+        _ => health::metrics(&state.metrics),
     }
-}
-
-fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
