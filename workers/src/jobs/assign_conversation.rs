@@ -39,11 +39,12 @@ use copydesk::chatwoot::{
     AssignOutcome, Assignment, AvailabilityStatus, ChatwootClient, Conversation,
     ConversationStatus, MessageType, NewMessage,
 };
-use copydesk::config::{millis_or, ConfigError, EnvSource, ProcessEnv};
+use copydesk::config::{millis_or, ConfigError, EnvSource};
 use copydesk::jobs::{AssignConversation, AssignReason};
 use copydesk::queue::{JobAttempt, JobError};
 use tokio_util::sync::CancellationToken;
 
+use super::kind::{Background, JobHandler, Kind, Role, Setup};
 use super::waiting_list::{WaitingEntry, WaitingList, WaitingListError};
 use super::workload::Workload;
 use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
@@ -147,20 +148,40 @@ pub struct WaitingPass {
 /// Team id → member agent ids, read from Chatwoot, with the time it was read.
 type Memberships = Arc<HashMap<i64, Vec<i64>>>;
 
-/// The assignment stage.
+impl Kind for AssignConversation {
+    const ROLE: Role = Role::ASSIGNER;
+    const CALLS_CHATWOOT: bool = true;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        let poll = waiting_poll_from_env(setup.env)?;
+        Ok(Handler::new(setup.deps.clone(), setup.routing()?).with_waiting_poll(poll))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = AssignConversation;
+    async fn run_job(&self, job: AssignConversation, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+    fn background(&self, shutdown: CancellationToken) -> Option<Background> {
+        Some(Box::pin(self.clone().run_background(shutdown)))
+    }
+}
+
+/// The `assign_conversation` handler.
 #[derive(Clone, Debug)]
-pub struct AssignStage {
+pub struct Handler {
     deps: Deps,
     table: Arc<RoutingTable>,
     workload: Workload,
     waiting: WaitingList,
     memberships: Arc<Mutex<Option<(Instant, Memberships)>>>,
-    waiting_poll: Option<Duration>,
+    waiting_poll: Duration,
     /// The API token's own user (`GET /profile`), once known: never routed to.
     own_user: Arc<Mutex<Option<i64>>>,
 }
 
-impl AssignStage {
+impl Handler {
     /// A stage routing with `table`.
     pub fn new(deps: Deps, table: Arc<RoutingTable>) -> Self {
         let conn = deps.queue.connection();
@@ -171,15 +192,15 @@ impl AssignStage {
             deps,
             table,
             memberships: Arc::default(),
-            waiting_poll: None,
+            waiting_poll: DEFAULT_WAITING_POLL,
             own_user: Arc::default(),
         }
     }
 
-    /// The same stage polling the waiting list every `poll` (instead of
-    /// `COPYDESK_WAITING_POLL_MS`, read when [`Self::run_background`] starts).
+    /// The same handler polling the waiting list every `poll` (instead of
+    /// [`DEFAULT_WAITING_POLL`]; the role reads `COPYDESK_WAITING_POLL_MS` at start).
     pub fn with_waiting_poll(mut self, poll: Duration) -> Self {
-        self.waiting_poll = Some(poll);
+        self.waiting_poll = poll;
         self
     }
 
@@ -195,23 +216,13 @@ impl AssignStage {
 
     /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`]).
     pub fn round_robin_key(&self, account_id: i64) -> String {
-        self.deps
-            .queue
-            .keys()
-            .other(&format!("routing:{account_id}:round_robin"))
+        self.deps.queue.keys().round_robin(account_id)
     }
 
     /// Background work next to the queue worker: the waiting-list poll, until `shutdown`
     /// fires. A pass costs one `ZCARD` while the list is empty.
     pub async fn run_background(self, shutdown: CancellationToken) {
-        let poll = match self.waiting_poll {
-            Some(poll) => poll,
-            None => waiting_poll_from_env(&ProcessEnv).unwrap_or_else(|error| {
-                tracing::error!(%error, default_ms = DEFAULT_WAITING_POLL.as_millis() as u64,
-                    "bad waiting-list poll interval; using the default");
-                DEFAULT_WAITING_POLL
-            }),
-        };
+        let poll = self.waiting_poll;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -697,9 +708,11 @@ impl AssignStage {
         attempt: JobAttempt,
     ) -> Result<(), JobError> {
         let key = escalation_note_key(approval_id);
-        let marker = self.deps.queue.keys().other(&format!(
-            "assign:{account_id}:escalation-note:{approval_id}"
-        ));
+        let marker = self
+            .deps
+            .queue
+            .keys()
+            .escalation_note(account_id, approval_id);
         let mut conn = self.deps.queue.connection();
         let posted: Option<i64> = redis::cmd("GET")
             .arg(&marker)

@@ -13,6 +13,7 @@
 pub mod assign_conversation;
 pub mod context;
 pub mod generate_draft;
+pub mod kind;
 pub mod lifecycle_store;
 pub mod lookup_knowledge;
 pub mod post_note;

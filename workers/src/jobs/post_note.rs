@@ -12,11 +12,28 @@ use copydesk::jobs::PostNote;
 use copydesk::metrics::PIPELINE_LATENCY_SECONDS;
 use copydesk::queue::{JobAttempt, JobError};
 
+use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
 
-/// The note stage.
+impl Kind for PostNote {
+    const ROLE: Role = Role::NOTES;
+    const CALLS_CHATWOOT: bool = true;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        Ok(Handler::new(setup.deps.clone(), setup.chatwoot()?))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = PostNote;
+    async fn run_job(&self, job: PostNote, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+}
+
+/// The `post_note` handler.
 #[derive(Clone, Debug)]
-pub struct NoteStage {
+pub struct Handler {
     deps: Deps,
     chatwoot: Arc<ChatwootClient>,
 }
@@ -26,7 +43,7 @@ pub fn note_key(approval_id: &str) -> String {
     format!("copydesk-note:{approval_id}")
 }
 
-impl NoteStage {
+impl Handler {
     /// A stage posting through `chatwoot`.
     pub fn new(deps: Deps, chatwoot: Arc<ChatwootClient>) -> Self {
         Self { deps, chatwoot }

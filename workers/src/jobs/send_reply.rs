@@ -16,6 +16,7 @@ use copydesk::chatwoot::{
 use copydesk::jobs::SendReply;
 use copydesk::queue::{JobAttempt, JobError};
 
+use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
 
 /// Statuses from which a reply may be sent.
@@ -25,9 +26,25 @@ const SENDABLE: [ApprovalStatus; 3] = [
     ApprovalStatus::Rejected,
 ];
 
-/// The reply stage.
+impl Kind for SendReply {
+    const ROLE: Role = Role::NOTES;
+    const CALLS_CHATWOOT: bool = true;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        Ok(Handler::new(setup.deps.clone(), setup.chatwoot()?))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = SendReply;
+    async fn run_job(&self, job: SendReply, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+}
+
+/// The `send_reply` handler.
 #[derive(Clone, Debug)]
-pub struct ReplyStage {
+pub struct Handler {
     deps: Deps,
     chatwoot: Arc<ChatwootClient>,
 }
@@ -96,7 +113,7 @@ pub fn check_before_send(
     SendCheck::Send
 }
 
-impl ReplyStage {
+impl Handler {
     /// A stage posting through `chatwoot`.
     pub fn new(deps: Deps, chatwoot: Arc<ChatwootClient>) -> Self {
         Self { deps, chatwoot }

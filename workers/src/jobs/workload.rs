@@ -66,11 +66,11 @@ impl Workload {
     }
 
     fn owner_key(&self, account_id: i64) -> String {
-        self.keys.other(&format!("workload:{account_id}:owner"))
+        self.keys.workload_owner(account_id)
     }
 
     fn agent_prefix(&self, account_id: i64) -> String {
-        self.keys.other(&format!("workload:{account_id}:agent:"))
+        self.keys.workload_agent_prefix(account_id)
     }
 
     /// The set of conversations `agent_id` holds (for ops tools and tests).
