@@ -45,9 +45,10 @@ use copydesk::queue::{JobAttempt, JobError};
 use tokio_util::sync::CancellationToken;
 
 use super::kind::{Background, JobHandler, Kind, Role, Setup};
+use super::post_once::{PostOnce, Posted, Step};
 use super::waiting_list::{WaitingEntry, WaitingList, WaitingListError};
 use super::workload::Workload;
-use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
+use super::{chatwoot_failure, store_failure, Deps};
 use crate::routing::{
     decide, AgentState, Availability, BusyAgents, RoundRobin, RoutingDecision, RoutingInput,
     RoutingReason, RoutingTable, TeamRef,
@@ -259,7 +260,7 @@ impl Handler {
     pub async fn assign(
         &self,
         job: &AssignConversation,
-        attempt: JobAttempt,
+        _attempt: JobAttempt,
     ) -> Result<Routed, JobError> {
         let chatwoot = self.chatwoot()?;
         if job.account_id != chatwoot.account_id() {
@@ -352,6 +353,7 @@ impl Handler {
                     .await
                     .map_err(store_failure)?
                     .map(|item| item.doc);
+                let after_id = doc.as_ref().map_or(0, |d| d.message_id);
                 let input = RoutingInput {
                     text: doc
                         .as_ref()
@@ -372,7 +374,7 @@ impl Handler {
                     conversation_id,
                     approval_id,
                     &escalation_note(operator, &team_name, note),
-                    attempt,
+                    after_id,
                 )
                 .await?;
                 Ok(routed)
@@ -705,7 +707,7 @@ impl Handler {
         conversation_id: i64,
         approval_id: &str,
         text: &str,
-        attempt: JobAttempt,
+        after_id: i64,
     ) -> Result<(), JobError> {
         let key = escalation_note_key(approval_id);
         let marker = self
@@ -722,40 +724,29 @@ impl Handler {
         if posted.is_some() {
             return Ok(());
         }
-        let existing = if attempt.may_have_run_before() {
-            chatwoot
-                .find_message_by_idempotency_key(conversation_id, &key)
+        let post = PostOnce {
+            chatwoot,
+            queue: &self.deps.queue,
+            conversation_id,
+            after_id,
+            message: NewMessage::private_note(text).with_idempotency_key(key),
+        };
+        let record = async |posted: &Posted<()>| {
+            let (Posted::Found(note_id) | Posted::New(note_id)) = posted else {
+                return Ok(());
+            };
+            let mut conn = self.deps.queue.connection();
+            let () = redis::cmd("SET")
+                .arg(&marker)
+                .arg(*note_id)
+                .arg("EX")
+                .arg(ESCALATION_NOTE_MARKER_TTL.as_secs())
+                .query_async(&mut conn)
                 .await
-                .map_err(chatwoot_failure)?
-        } else {
-            None
+                .map_err(redis_failure)?;
+            Ok(())
         };
-        let note_id = match existing {
-            Some(note) => {
-                tracing::info!(
-                    note = note.id,
-                    "escalation note was posted by an earlier attempt"
-                );
-                note.id
-            }
-            None => {
-                let message = NewMessage::private_note(text).with_idempotency_key(key);
-                chatwoot
-                    .create_message(conversation_id, &message)
-                    .await
-                    .map_err(chatwoot_post_failure)?
-                    .id
-            }
-        };
-        let () = redis::cmd("SET")
-            .arg(&marker)
-            .arg(note_id)
-            .arg("EX")
-            .arg(ESCALATION_NOTE_MARKER_TTL.as_secs())
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_failure)?;
-        Ok(())
+        post.run(|_| Step::Post, record).await.map(|_| ())
     }
 
     /// What the tree knows about every agent of the account: availability from Chatwoot,

@@ -17,6 +17,7 @@ pub mod kind;
 pub mod lifecycle_store;
 pub mod lookup_knowledge;
 pub mod post_note;
+pub mod post_once;
 pub mod send_reply;
 pub mod track_conversation;
 pub mod waiting_list;
