@@ -14,11 +14,11 @@ use copydesk::queue::{run_until_empty, DrainOutcome, QueueClient, QueueSettings}
 use copydesk_testkit::ingress_app::unique_prefix;
 use copydesk_testkit::RedisServer;
 use copydesk_workers::jobs::track_conversation;
-use copydesk_workers::jobs::workload::Workload;
 use copydesk_workers::jobs::Deps;
 use copydesk_workers::lifecycle::{
     ConversationState, LifecycleEffect, LifecyclePolicy, SlaKind, Status,
 };
+use copydesk_workers::routing::RoutingStore as Workload;
 use copydesk_workers::routing::{PriorityMinutes, SlaTargets};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;

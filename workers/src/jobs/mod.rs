@@ -20,8 +20,6 @@ pub mod post_note;
 pub mod post_once;
 pub mod send_reply;
 pub mod track_conversation;
-pub mod waiting_list;
-pub mod workload;
 
 use std::sync::Arc;
 

@@ -31,10 +31,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::kind::{Background, JobHandler, Kind, Role, Setup};
 use super::lifecycle_store::{LifecycleStore, StoreError, Tracked, Update};
-use super::waiting_list::WaitingList;
-use super::workload::Workload;
 use super::Deps;
 use crate::lifecycle::{LifecycleEffect, LifecyclePolicy, Status};
+use crate::routing::waiting_list::WaitingList;
+use crate::routing::RoutingStore;
 
 /// The variable holding the sweep interval in milliseconds.
 pub const SWEEP_INTERVAL_VAR: &str = "COPYDESK_SWEEP_INTERVAL_MS";
@@ -99,7 +99,7 @@ pub struct Handler {
     deps: Deps,
     policy: Arc<LifecyclePolicy>,
     store: LifecycleStore,
-    workload: Workload,
+    workload: RoutingStore,
     waiting: WaitingList,
     sweep_interval: Duration,
 }
@@ -111,7 +111,7 @@ impl Handler {
         let keys = deps.queue.keys().clone();
         Self {
             store: LifecycleStore::new(conn.clone(), keys.clone()),
-            workload: Workload::new(conn.clone(), keys.clone()),
+            workload: RoutingStore::new(conn.clone(), keys.clone()),
             waiting: WaitingList::new(conn, keys),
             deps,
             policy,

@@ -20,7 +20,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 
-use crate::routing::{RoutingInput, TeamRef};
+use super::{RoutingInput, TeamRef};
 
 /// Score step between priorities: larger than any Unix time in ms.
 const PRIORITY_STEP: i64 = 10_000_000_000_000;
