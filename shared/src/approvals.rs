@@ -451,25 +451,23 @@ impl ApprovalStore {
     }
 
     fn item_key(&self, id: &str) -> String {
-        self.keys.other(&format!("approval:{id}"))
+        self.keys.approval(id)
     }
 
     fn item_prefix(&self) -> String {
-        self.keys.other("approval:")
+        self.keys.approval_prefix()
     }
 
     fn pending_key(&self) -> String {
-        self.keys.other("approvals:pending")
+        self.keys.approvals_pending()
     }
 
     fn all_key(&self) -> String {
-        self.keys.other("approvals:all")
+        self.keys.approvals_all()
     }
 
     fn conversation_key(&self, account_id: i64, conversation_id: i64) -> String {
-        self.keys.other(&format!(
-            "conversation:{account_id}:{conversation_id}:draft"
-        ))
+        self.keys.conversation_draft(account_id, conversation_id)
     }
 
     /// Stores a new draft as pending (idempotent on its id) and supersedes the conversation's

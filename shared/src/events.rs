@@ -53,7 +53,7 @@ pub struct OpsEvent {
 
 /// The stream key: `{prefix}:events`.
 pub fn events_key(keys: &Keys) -> String {
-    keys.other("events")
+    keys.events()
 }
 
 /// Appends an event (`XADD … MAXLEN ~ MAX_EVENTS`); returns its id.

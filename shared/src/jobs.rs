@@ -307,12 +307,56 @@ impl Job for TrackConversation {
     }
 }
 
+/// The one list of job kinds, in pipeline order: `job_kinds!(then)` expands to
+/// `then!(Kind, Kind, …)` with every payload type. [`ALL_QUEUES`], the per-queue settings
+/// and the workers' registry (roles, handlers, binaries) all derive from it, so a new job
+/// kind is its payload type plus one line here (and its handler file in the workers).
+#[macro_export]
+macro_rules! job_kinds {
+    ($then:ident) => {
+        $then!(
+            $crate::jobs::LookupKnowledge,
+            $crate::jobs::GenerateDraft,
+            $crate::jobs::PostNote,
+            $crate::jobs::SendReply,
+            $crate::jobs::AssignConversation,
+            $crate::jobs::TrackConversation,
+        )
+    };
+}
+
+macro_rules! queue_names {
+    ($($kind:ty),* $(,)?) => {
+        [$(<$kind as Job>::QUEUE),*]
+    };
+}
+
+macro_rules! kind_count {
+    ($($kind:ty),* $(,)?) => {
+        [$(<$kind as Job>::QUEUE),*].len()
+    };
+}
+
+/// How many job kinds there are.
+pub const KIND_COUNT: usize = job_kinds!(kind_count);
+
 /// Every queue name, in pipeline order (ops tools and metrics iterate this).
-pub const ALL_QUEUES: [&str; 6] = [
-    LookupKnowledge::QUEUE,
-    GenerateDraft::QUEUE,
-    PostNote::QUEUE,
-    SendReply::QUEUE,
-    AssignConversation::QUEUE,
-    TrackConversation::QUEUE,
-];
+pub const ALL_QUEUES: [&str; KIND_COUNT] = job_kinds!(queue_names);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_unique_and_snake_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for queue in ALL_QUEUES {
+            assert!(seen.insert(queue), "{queue} listed twice");
+            assert!(
+                queue.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{queue} is not snake_case"
+            );
+        }
+        assert_eq!(ALL_QUEUES[0], LookupKnowledge::QUEUE);
+    }
+}

@@ -226,7 +226,7 @@ pub fn edit_distance(from: &str, to: &str) -> usize {
 
 /// The stream key: `{prefix}:learning`.
 pub fn learning_key(keys: &Keys) -> String {
-    keys.other("learning")
+    keys.learning()
 }
 
 /// How long outcomes (sent, customer replied) and the conversation's "last decision" pointer
@@ -235,12 +235,12 @@ pub const OUTCOME_TTL_SECS: u64 = 90 * 24 * 3600;
 
 /// The hash holding what happened after a decision: `{prefix}:learning:outcome:{approval}`.
 fn outcome_key(keys: &Keys, approval_id: &str) -> String {
-    keys.other(&format!("learning:outcome:{approval_id}"))
+    keys.learning_outcome(approval_id)
 }
 
 /// The conversation's latest decided approval: `{prefix}:learning:last:{account}:{conv}`.
 fn last_decision_key(keys: &Keys, account_id: i64, conversation_id: i64) -> String {
-    keys.other(&format!("learning:last:{account_id}:{conversation_id}"))
+    keys.learning_last(account_id, conversation_id)
 }
 
 /// Records that the reply of `approval_id` was posted at `at_ms`.
@@ -285,7 +285,7 @@ return 1
 "#;
     let _: i64 = redis::Script::new(SCRIPT)
         .key(last_decision_key(keys, account_id, conversation_id))
-        .arg(keys.other("learning:outcome:"))
+        .arg(keys.learning_outcome_prefix())
         .arg(at_ms)
         .arg(OUTCOME_TTL_SECS)
         .invoke_async(conn)

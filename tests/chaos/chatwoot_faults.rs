@@ -39,7 +39,7 @@ async fn chatwoot_failing_a_third_of_calls_still_gets_every_note_posted_exactly_
         ("COPYDESK_REDRIVE_ROUNDS", REDRIVE_ROUNDS),
         ("COPYDESK_REDRIVE_TICK_MS", "100"),
     ]);
-    let p = start_pipeline(Role::ALL.to_vec(), env, false).await;
+    let p = start_pipeline(Role::all(), env, false).await;
     let messages = customer_messages(&p, MESSAGES);
     p.chatwoot.set_fault_rates(Some(FaultRates {
         seed: 20_05_05,

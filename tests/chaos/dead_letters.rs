@@ -96,10 +96,10 @@ async fn dead_letters_are_redriven_parked_replayed_from_the_cli_and_purged() {
         ("COPYDESK_REDRIVE_TICK_MS", "100"),
     ]);
     let roles = vec![
-        Role::Knowledge,
-        Role::Drafter,
-        Role::Notes,
-        Role::Deadletter,
+        Role::KNOWLEDGE,
+        Role::DRAFTER,
+        Role::NOTES,
+        Role::DEADLETTER,
     ];
     let p = start_pipeline(roles, env, false).await;
     let messages = customer_messages(&p, 3);

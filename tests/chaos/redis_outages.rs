@@ -39,11 +39,11 @@ async fn outage(p: &mut Pipeline, start: Instant, after: Duration, down: Duratio
 /// The roles in-process: every one but the dead-letter re-drive (a dead letter must show).
 fn roles() -> Vec<Role> {
     vec![
-        Role::Knowledge,
-        Role::Drafter,
-        Role::Notes,
-        Role::Assigner,
-        Role::Lifecycle,
+        Role::KNOWLEDGE,
+        Role::DRAFTER,
+        Role::NOTES,
+        Role::ASSIGNER,
+        Role::LIFECYCLE,
     ]
 }
 

@@ -32,12 +32,12 @@ const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(2);
 const SEED: u64 = 0xC0FFEE;
 /// The processes killed at random: two of each role.
 const VICTIMS: [Role; 6] = [
-    Role::Knowledge,
-    Role::Knowledge,
-    Role::Drafter,
-    Role::Drafter,
-    Role::Notes,
-    Role::Notes,
+    Role::KNOWLEDGE,
+    Role::KNOWLEDGE,
+    Role::DRAFTER,
+    Role::DRAFTER,
+    Role::NOTES,
+    Role::NOTES,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -45,7 +45,7 @@ async fn workers_sigkilled_at_random_under_load_lose_and_duplicate_nothing() {
     // Arrange: assigner and lifecycle in-process (not killed); the three draft roles as
     // real processes, two each.
     let mut summary = Summary::new("worker kills");
-    let p = start_pipeline(vec![Role::Assigner, Role::Lifecycle], chaos_env(&[]), false).await;
+    let p = start_pipeline(vec![Role::ASSIGNER, Role::LIFECYCLE], chaos_env(&[]), false).await;
     let messages = customer_messages(&p, MESSAGES);
     // Every Chatwoot call takes a little while and a quarter of the note posts are applied
     // at once but answered only 800 ms later, so kills land mid-job, including after Chatwoot
@@ -137,7 +137,7 @@ async fn workers_sigkilled_at_random_under_load_lose_and_duplicate_nothing() {
         "every webhook is queued: {by_status:?}"
     );
     assert!(total_kills >= MIN_KILLS);
-    for role in [Role::Knowledge, Role::Drafter, Role::Notes] {
+    for role in [Role::KNOWLEDGE, Role::DRAFTER, Role::NOTES] {
         assert!(
             kills.get(role.name()).copied().unwrap_or(0) > 0,
             "{} was killed at least once: {kills:?}",

@@ -1,4 +1,4 @@
-//! The assigner end to end: `AssignStage` against a private redis-server and the fake
+//! The assigner end to end: `assign_conversation::Handler` against a private redis-server and the fake
 //! Chatwoot, with a routing table of its own. One test per branch of the decision tree
 //! (safety, VIP, each intent, default), the agent choice (fewest open conversations, round
 //! robin among equals shared by replicas, offline agents skipped), the waiting list, kept
@@ -22,8 +22,8 @@ use copydesk_testkit::fake_chatwoot::{
 };
 use copydesk_testkit::ingress_app::unique_prefix;
 use copydesk_testkit::RedisServer;
-use copydesk_workers::jobs::assign_conversation::{AssignStage, Routed};
-use copydesk_workers::jobs::track_conversation::LifecycleStage;
+use copydesk_workers::jobs::assign_conversation::{self, Routed};
+use copydesk_workers::jobs::track_conversation;
 use copydesk_workers::jobs::Deps;
 use copydesk_workers::lifecycle::LifecyclePolicy;
 use copydesk_workers::routing::{RoutingReason, RoutingTable};
@@ -151,7 +151,7 @@ struct Harness {
     prefix: String,
     fake: FakeChatwoot,
     table: Arc<RoutingTable>,
-    stage: AssignStage,
+    stage: assign_conversation::Handler,
 }
 
 impl Harness {
@@ -167,7 +167,10 @@ impl Harness {
         );
         let redis_url = redis.url();
         let prefix = unique_prefix(label);
-        let stage = AssignStage::new(deps(&redis_url, &prefix, &fake).await, table.clone());
+        let stage = assign_conversation::Handler::new(
+            deps(&redis_url, &prefix, &fake).await,
+            table.clone(),
+        );
         Self {
             _redis: redis,
             redis_url,
@@ -179,8 +182,8 @@ impl Harness {
     }
 
     /// Another assigner process on the same Redis and Chatwoot (own connections).
-    async fn replica(&self) -> AssignStage {
-        AssignStage::new(self.deps().await, self.table.clone())
+    async fn replica(&self) -> assign_conversation::Handler {
+        assign_conversation::Handler::new(self.deps().await, self.table.clone())
     }
 
     async fn deps(&self) -> Deps {
@@ -510,7 +513,8 @@ async fn the_agent_with_the_fewest_open_conversations_wins() {
 async fn agents_with_equal_workload_take_turns_and_replicas_share_the_turn() {
     let h = Harness::start("assign-round-robin").await;
     let replicas = [h.replica().await, h.replica().await];
-    let lifecycle = LifecycleStage::new(h.deps().await, Arc::new(LifecyclePolicy::default()));
+    let lifecycle =
+        track_conversation::Handler::new(h.deps().await, Arc::new(LifecyclePolicy::default()));
 
     let mut picks = Vec::new();
     for (n, id) in [231_i64, 232, 233, 234].into_iter().enumerate() {

@@ -13,12 +13,12 @@ use copydesk::jobs::{ConversationChange, JobMeta, TrackConversation};
 use copydesk::queue::{run_until_empty, DrainOutcome, QueueClient, QueueSettings};
 use copydesk_testkit::ingress_app::unique_prefix;
 use copydesk_testkit::RedisServer;
-use copydesk_workers::jobs::track_conversation::LifecycleStage;
-use copydesk_workers::jobs::workload::Workload;
+use copydesk_workers::jobs::track_conversation;
 use copydesk_workers::jobs::Deps;
 use copydesk_workers::lifecycle::{
     ConversationState, LifecycleEffect, LifecyclePolicy, SlaKind, Status,
 };
+use copydesk_workers::routing::RoutingStore as Workload;
 use copydesk_workers::routing::{PriorityMinutes, SlaTargets};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,7 @@ struct Harness {
     _redis: RedisServer,
     redis_url: String,
     prefix: String,
-    stage: LifecycleStage,
+    stage: track_conversation::Handler,
 }
 
 impl Harness {
@@ -49,7 +49,8 @@ impl Harness {
         let redis = RedisServer::start();
         let redis_url = redis.url();
         let prefix = unique_prefix(label);
-        let stage = LifecycleStage::new(deps(&redis_url, &prefix).await, Arc::new(policy));
+        let stage =
+            track_conversation::Handler::new(deps(&redis_url, &prefix).await, Arc::new(policy));
         Self {
             _redis: redis,
             redis_url,
@@ -59,8 +60,11 @@ impl Harness {
     }
 
     /// Another lifecycle process on the same Redis (own connection).
-    async fn replica(&self, policy: LifecyclePolicy) -> LifecycleStage {
-        LifecycleStage::new(deps(&self.redis_url, &self.prefix).await, Arc::new(policy))
+    async fn replica(&self, policy: LifecyclePolicy) -> track_conversation::Handler {
+        track_conversation::Handler::new(
+            deps(&self.redis_url, &self.prefix).await,
+            Arc::new(policy),
+        )
     }
 
     /// Applies the events in order and returns every effect.

@@ -18,7 +18,7 @@ use copydesk_workers::runtime::Role;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn start(env: &[(&str, &str)]) -> Pipeline {
-    start_roles(Role::ALL.to_vec(), env).await
+    start_roles(Role::all(), env).await
 }
 
 async fn start_roles(roles: Vec<Role>, env: &[(&str, &str)]) -> Pipeline {
@@ -309,7 +309,7 @@ fn spawn_notes_process(env: &HashMap<String, String>) -> Child {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_notes_worker_killed_mid_job_is_replaced_and_the_note_posted_once() {
     // Everything but the notes role in-process; notes as a real process we can SIGKILL.
-    let roles = vec![Role::Knowledge, Role::Drafter, Role::Lifecycle];
+    let roles = vec![Role::KNOWLEDGE, Role::DRAFTER, Role::LIFECYCLE];
     let p = start_roles(roles, &[]).await;
     let message = p.chatwoot.incoming_messages(101)[0].clone();
     let id = p.approval_id(101, message.id);

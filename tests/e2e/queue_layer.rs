@@ -336,7 +336,7 @@ async fn jobs_held_by_a_sigkilled_consumer_are_reclaimed_after_the_visibility_ti
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("queue_consumer starts");
-    let processed_key = h.client.keys().other("processed");
+    let processed_key = h.client.keys().scratch("processed");
     let mut conn = h.conn();
     // Wait until the victim has finished some jobs and holds a full set of claims.
     loop {

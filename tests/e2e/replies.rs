@@ -204,3 +204,97 @@ async fn a_reply_to_a_resolved_conversation_is_held_back() {
         .is_some_and(|r| r.contains("resolved")));
     assert!(p.chatwoot.public_replies(101).is_empty());
 }
+
+/// Issue 12 §3: the retry after an ambiguous reply failure finds the reply however many
+/// messages arrived since (here 30 private notes, more than one page of 20).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ambiguous_reply_failure_then_30_messages_still_sends_one_reply() {
+    let (p, item) = drafted(101).await;
+    let client = ChatwootClient::new(&p.chatwoot.client_config()).expect("client");
+    p.chatwoot
+        .fail_next_on(Endpoint::CreateMessage, 1, Fault::DropAfterApply);
+    decide_and_send(
+        &p,
+        &item,
+        Decision::Approve {
+            operator: "ana".into(),
+        },
+    )
+    .await;
+    // The reply lands, its answer is lost; the retry waits the settle delay (5 s), during
+    // which agents write 30 private notes.
+    let deadline = std::time::Instant::now() + WAIT;
+    while p.chatwoot.public_replies(101).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 0..30 {
+        client
+            .create_message(
+                101,
+                &copydesk::chatwoot::NewMessage::private_note(format!("agent note {n}")),
+            )
+            .await
+            .expect("note");
+    }
+    let done = wait_settled(&p, &item.doc.id).await;
+    assert_eq!(done.status, ApprovalStatus::Sent);
+    let replies = p.chatwoot.public_replies(101);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(done.reply_message_id, Some(replies[0].id));
+}
+
+/// Issue 12 §3: two holders of one `send_reply` (a stalled worker and its successor) never
+/// both pass the "already posted?" check: the second waits for the first's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_holders_of_one_send_reply_post_one_reply() {
+    use copydesk::queue::JobAttempt;
+    use copydesk_workers::jobs::{send_reply, Deps};
+    let (p, item) = drafted(101).await;
+    p.approvals
+        .decide(
+            &item.doc.id,
+            Decision::Approve {
+                operator: "ana".into(),
+            },
+        )
+        .await
+        .expect("decide");
+    // Both holders' reads of the messages are answered late, so without a lock both would
+    // read "not posted yet" before either posts.
+    p.chatwoot.fail_next_on(
+        Endpoint::ListMessages,
+        2,
+        Fault::Delay(Duration::from_millis(500)),
+    );
+    let client =
+        std::sync::Arc::new(ChatwootClient::new(&p.chatwoot.client_config()).expect("client"));
+    let handler = send_reply::Handler::new(Deps::new(p.queue.clone(), None), client);
+    let job = SendReply {
+        meta: JobMeta {
+            delivery_id: format!("ops:{}", item.doc.id),
+            received_at_ms: copydesk::approvals::now_ms(),
+        },
+        account_id: item.doc.account_id,
+        conversation_id: item.doc.conversation_id,
+        approval_id: item.doc.id.clone(),
+    };
+    let attempt = JobAttempt {
+        attempt: 1,
+        max_attempts: 5,
+        redelivered: true,
+    };
+    let (a, b) = tokio::join!(
+        handler.handle(job.clone(), attempt),
+        handler.handle(job.clone(), attempt)
+    );
+    // One posts; the other is told to come back (the lock is held) or found the reply.
+    assert!(a.is_ok() || b.is_ok(), "{a:?} {b:?}");
+    let again = handler.handle(job, attempt).await;
+    assert!(again.is_ok(), "{again:?}");
+    let replies = p.chatwoot.public_replies(101);
+    assert_eq!(replies.len(), 1, "{replies:?}");
+}

@@ -53,7 +53,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 /// Chatwoot for `hang`, and a notes process that has claimed it.
 async fn note_in_flight(hang: Duration, deadline_ms: u64) -> (Pipeline, String, Child) {
     let p = Pipeline::start(PipelineOptions {
-        roles: vec![Role::Knowledge, Role::Drafter],
+        roles: vec![Role::KNOWLEDGE, Role::DRAFTER],
         ..PipelineOptions::default()
     })
     .await

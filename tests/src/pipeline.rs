@@ -51,7 +51,7 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
             seed: Seed::demo(),
-            roles: Role::ALL.to_vec(),
+            roles: Role::all(),
             env: HashMap::new(),
             ops: false,
             durable_redis: false,

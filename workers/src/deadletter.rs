@@ -13,6 +13,7 @@ use std::time::Duration;
 use copydesk::approvals::now_ms;
 use copydesk::config::{millis_or, parsed_or, secs_or, ConfigError, EnvSource};
 use copydesk::jobs::ALL_QUEUES;
+use copydesk::queue::settings::per_queue_var;
 use copydesk::queue::{DeadLetter, DeadLetterFilter, DeadLetters, QueueClient, QueueError};
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -50,13 +51,7 @@ impl RedriveSchedule {
         let d = Self::default();
         let mut rounds_per_queue = BTreeMap::new();
         for queue in ALL_QUEUES {
-            let var = format!("COPYDESK_REDRIVE_ROUNDS_{}", queue.to_ascii_uppercase());
-            if let Some(value) = env.get(&var) {
-                let rounds = value.trim().parse().map_err(|_| ConfigError::Invalid {
-                    var: "COPYDESK_REDRIVE_ROUNDS_<QUEUE>",
-                    value: format!("{var}={value}"),
-                    reason: "expected a whole number of rounds".into(),
-                })?;
+            if let Some(rounds) = per_queue_var(env, "COPYDESK_REDRIVE_ROUNDS_<QUEUE>", queue)? {
                 rounds_per_queue.insert(queue.to_owned(), rounds);
             }
         }

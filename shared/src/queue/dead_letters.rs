@@ -2,7 +2,7 @@
 //! counted in `copydesk_dead_letters_trimmed_total`, never silent), listable, redrivable.
 //!
 //! Keys: `Keys::dead_index()` (ZSET id → last failure ms), `Keys::dead_items()` (HASH id →
-//! JSON [`DeadLetter`]) and `Keys::other("dead:counts")` (HASH queue → count, for depth).
+//! JSON [`DeadLetter`]) and `Keys::dead_counts` (HASH queue → count, for depth).
 
 use std::sync::OnceLock;
 
@@ -65,7 +65,7 @@ fn script(cell: &'static OnceLock<Script>, src: &'static str) -> &'static Script
 }
 
 fn counts_key(keys: &Keys) -> String {
-    keys.other("dead:counts")
+    keys.dead_counts()
 }
 
 impl DeadLetters {

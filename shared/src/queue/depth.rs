@@ -60,7 +60,7 @@ async fn read(
             .cmd("ZCARD")
             .arg(keys.delayed(queue))
             .cmd("HGET")
-            .arg(keys.other("dead:counts"))
+            .arg(keys.dead_counts())
             .arg(queue)
             .cmd("XRANGE")
             .arg(&stream)

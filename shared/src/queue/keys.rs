@@ -1,4 +1,20 @@
-//! Redis key names of the queue layer, in one place so ops tools, tests and workers agree.
+//! Every Redis key name Copydesk writes, in one place so ops tools, tests and workers agree.
+//! All live under one prefix (`copydesk` in production, unique per test):
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `{queue}`, `{queue}:delayed` | stream, zset | a queue's jobs, its delayed retries |
+//! | `dedupe:{key}` | string | enqueue dedupe marker |
+//! | `dead`, `dead:items`, `dead:counts` | zset, hash, hash | dead letters |
+//! | `approval:{id}`, `approvals:pending`, `approvals:all` | hash, zset, zset | approval items |
+//! | `conversation:{a}:{c}:draft` | string | a conversation's pending draft |
+//! | `events`, `learning` | stream | ops events, learning records |
+//! | `learning:outcome:{id}`, `learning:last:{a}:{c}` | hash, string | learning outcomes |
+//! | `lifecycle:{a}:{c}`, `lifecycle:due`, `lifecycle:policy` | hash, zset, string | lifecycle |
+//! | `workload:{a}:owner`, `workload:{a}:agent:{agent}` | hash, set | open workload |
+//! | `routing:{a}:round_robin` | string | round-robin cursors |
+//! | `assign:{a}:waiting`, `…:entries`, `…:lock` | zset, hash, string | waiting list |
+//! | `post-lock:{idempotency key}` | string | lock of one post-once message |
 
 /// Consumer group every worker of a queue joins.
 pub const GROUP: &str = "workers";
@@ -47,8 +63,126 @@ impl Keys {
         format!("{}:dead:items", self.prefix)
     }
 
-    /// Any other key under the prefix, e.g. `keys.other("approvals:pending")`.
-    pub fn other(&self, suffix: &str) -> String {
+    /// Hash of queue → dead-letter count (for depth).
+    pub fn dead_counts(&self) -> String {
+        self.under("dead:counts")
+    }
+
+    /// Hash of one approval item.
+    pub fn approval(&self, id: &str) -> String {
+        format!("{}{id}", self.approval_prefix())
+    }
+
+    /// The prefix of every approval item's hash.
+    pub fn approval_prefix(&self) -> String {
+        self.under("approval:")
+    }
+
+    /// Sorted set of pending approval ids.
+    pub fn approvals_pending(&self) -> String {
+        self.under("approvals:pending")
+    }
+
+    /// Sorted set of every approval id.
+    pub fn approvals_all(&self) -> String {
+        self.under("approvals:all")
+    }
+
+    /// A conversation's pending draft id.
+    pub fn conversation_draft(&self, account_id: i64, conversation_id: i64) -> String {
+        self.under(&format!(
+            "conversation:{account_id}:{conversation_id}:draft"
+        ))
+    }
+
+    /// Stream of ops events.
+    pub fn events(&self) -> String {
+        self.under("events")
+    }
+
+    /// Stream of learning records.
+    pub fn learning(&self) -> String {
+        self.under("learning")
+    }
+
+    /// Hash of what happened after a decision.
+    pub fn learning_outcome(&self, approval_id: &str) -> String {
+        format!("{}{approval_id}", self.learning_outcome_prefix())
+    }
+
+    /// The prefix of every learning outcome hash.
+    pub fn learning_outcome_prefix(&self) -> String {
+        self.under("learning:outcome:")
+    }
+
+    /// A conversation's latest decided approval.
+    pub fn learning_last(&self, account_id: i64, conversation_id: i64) -> String {
+        self.under(&format!("learning:last:{account_id}:{conversation_id}"))
+    }
+
+    /// Hash of one conversation's lifecycle state and version.
+    pub fn lifecycle(&self, account_id: i64, conversation_id: i64) -> String {
+        self.under(&format!("lifecycle:{account_id}:{conversation_id}"))
+    }
+
+    /// Sorted set of tracked conversations by next due time.
+    pub fn lifecycle_due(&self) -> String {
+        self.under("lifecycle:due")
+    }
+
+    /// The lifecycle policy the due index was scored with.
+    pub fn lifecycle_policy(&self) -> String {
+        self.under("lifecycle:policy")
+    }
+
+    /// Hash of conversation → the agent holding it.
+    pub fn workload_owner(&self, account_id: i64) -> String {
+        self.under(&format!("workload:{account_id}:owner"))
+    }
+
+    /// The prefix of the per-agent sets of held conversations (`…{agent id}`).
+    pub fn workload_agent_prefix(&self, account_id: i64) -> String {
+        self.under(&format!("workload:{account_id}:agent:"))
+    }
+
+    /// An account's round-robin cursors (JSON).
+    pub fn round_robin(&self, account_id: i64) -> String {
+        self.under(&format!("routing:{account_id}:round_robin"))
+    }
+
+    /// Sorted set of an account's waiting conversations.
+    pub fn waiting(&self, account_id: i64) -> String {
+        self.under(&format!("assign:{account_id}:waiting"))
+    }
+
+    /// Hash of an account's waiting entries.
+    pub fn waiting_entries(&self, account_id: i64) -> String {
+        self.under(&format!("assign:{account_id}:waiting:entries"))
+    }
+
+    /// The lock of an account's waiting-list pass.
+    pub fn waiting_lock(&self, account_id: i64) -> String {
+        self.under(&format!("assign:{account_id}:waiting:lock"))
+    }
+
+    /// Marker (the note id) of an escalation's posted private note.
+    pub fn escalation_note(&self, account_id: i64, approval_id: &str) -> String {
+        self.under(&format!(
+            "assign:{account_id}:escalation-note:{approval_id}"
+        ))
+    }
+
+    /// The lock held while one message with this idempotency key is looked for and posted.
+    pub fn post_lock(&self, idempotency_key: &str) -> String {
+        self.under(&format!("post-lock:{idempotency_key}"))
+    }
+
+    /// A key for tests and tools outside the product's own (e.g. a test's `processed` set).
+    pub fn scratch(&self, suffix: &str) -> String {
+        self.under(&format!("scratch:{suffix}"))
+    }
+
+    fn under(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.prefix)
     }
 }

@@ -28,41 +28,6 @@ use backon::BackoffBuilder;
 
 use crate::config::{millis_or, parsed_or, secs_or, ConfigError, EnvSource};
 
-/// Per-queue override variables of the max attempts, one per queue of [`crate::jobs::ALL_QUEUES`].
-const MAX_ATTEMPTS_VARS: [(&str, &str); 6] = [
-    ("lookup_knowledge", "COPYDESK_MAX_ATTEMPTS_LOOKUP_KNOWLEDGE"),
-    ("generate_draft", "COPYDESK_MAX_ATTEMPTS_GENERATE_DRAFT"),
-    ("post_note", "COPYDESK_MAX_ATTEMPTS_POST_NOTE"),
-    ("send_reply", "COPYDESK_MAX_ATTEMPTS_SEND_REPLY"),
-    (
-        "assign_conversation",
-        "COPYDESK_MAX_ATTEMPTS_ASSIGN_CONVERSATION",
-    ),
-    (
-        "track_conversation",
-        "COPYDESK_MAX_ATTEMPTS_TRACK_CONVERSATION",
-    ),
-];
-
-/// Per-queue override variables of the job deadline, one per queue of [`crate::jobs::ALL_QUEUES`].
-const JOB_DEADLINE_VARS: [(&str, &str); 6] = [
-    (
-        "lookup_knowledge",
-        "COPYDESK_JOB_DEADLINE_MS_LOOKUP_KNOWLEDGE",
-    ),
-    ("generate_draft", "COPYDESK_JOB_DEADLINE_MS_GENERATE_DRAFT"),
-    ("post_note", "COPYDESK_JOB_DEADLINE_MS_POST_NOTE"),
-    ("send_reply", "COPYDESK_JOB_DEADLINE_MS_SEND_REPLY"),
-    (
-        "assign_conversation",
-        "COPYDESK_JOB_DEADLINE_MS_ASSIGN_CONVERSATION",
-    ),
-    (
-        "track_conversation",
-        "COPYDESK_JOB_DEADLINE_MS_TRACK_CONVERSATION",
-    ),
-];
-
 /// Margin added to BLOCK for the claim connection's response timeout.
 pub const CLAIM_TIMEOUT_MARGIN: Duration = Duration::from_secs(5);
 
@@ -79,8 +44,9 @@ pub struct QueueSettings {
     pub max_in_flight: usize,
     /// Runs of a failing job before it is dead-lettered.
     pub max_attempts: u32,
-    /// Per-queue overrides of `max_attempts`.
-    pub max_attempts_per_queue: BTreeMap<String, u32>,
+    /// What single queues set differently (their job kind's defaults, then
+    /// `COPYDESK_<SETTING>_<QUEUE>` variables), by queue name.
+    pub per_queue: BTreeMap<String, PerQueue>,
     /// Deliveries of one stream entry (crashes while running it) before it is dead-lettered.
     pub max_deliveries: u32,
     /// First retry delay.
@@ -101,10 +67,8 @@ pub struct QueueSettings {
     /// Consumer name; `None` makes a fresh `{host}-{pid}-{n}` per backend.
     pub consumer_name: Option<String>,
     /// Longest one attempt may run before it is stopped and counted as a failed, retryable
-    /// attempt.
+    /// attempt (per-queue overrides in [`PerQueue::job_deadline`]).
     pub job_deadline: Duration,
-    /// Per-queue overrides of `job_deadline`.
-    pub job_deadline_per_queue: BTreeMap<String, Duration>,
 }
 
 impl Default for QueueSettings {
@@ -115,7 +79,7 @@ impl Default for QueueSettings {
             reclaim_interval: Duration::from_secs(1),
             max_in_flight: 16,
             max_attempts: 5,
-            max_attempts_per_queue: BTreeMap::new(),
+            per_queue: BTreeMap::new(),
             max_deliveries: 5,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
@@ -126,26 +90,30 @@ impl Default for QueueSettings {
             shutdown_deadline: Duration::from_secs(25),
             consumer_name: None,
             job_deadline: Duration::from_secs(120),
-            job_deadline_per_queue: BTreeMap::new(),
         }
     }
 }
 
 impl QueueSettings {
-    /// Reads the `COPYDESK_*` variables in the module table; unset ones take the default.
+    /// Reads the `COPYDESK_*` variables in the module table for every queue of
+    /// [`crate::jobs::ALL_QUEUES`]; unset ones take the default.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let defaults = crate::jobs::ALL_QUEUES.map(|queue| (queue, PerQueue::default()));
+        Self::from_env_with(env, defaults)
+    }
+
+    /// Like [`Self::from_env`], starting each queue from its job kind's `defaults` (the
+    /// per-queue variables override them).
+    pub fn from_env_with(
+        env: &dyn EnvSource,
+        defaults: impl IntoIterator<Item = (&'static str, PerQueue)>,
+    ) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let mut max_attempts_per_queue = BTreeMap::new();
-        for (queue, var) in MAX_ATTEMPTS_VARS {
-            if env.get(var).is_some() {
-                max_attempts_per_queue.insert(queue.to_owned(), positive(env, var, 1)?);
-            }
-        }
-        let mut job_deadline_per_queue = BTreeMap::new();
-        for (queue, var) in JOB_DEADLINE_VARS {
-            if env.get(var).is_some() {
-                job_deadline_per_queue
-                    .insert(queue.to_owned(), deadline(env, var, d.job_deadline)?);
+        let mut per_queue = BTreeMap::new();
+        for (queue, default) in defaults {
+            let settings = default.with_env(env, queue)?;
+            if settings != PerQueue::default() {
+                per_queue.insert(queue.to_owned(), settings);
             }
         }
         let settings = Self {
@@ -159,7 +127,7 @@ impl QueueSettings {
             max_in_flight: positive(env, "COPYDESK_MAX_IN_FLIGHT", d.max_in_flight as u32)?
                 as usize,
             max_attempts: positive(env, "COPYDESK_MAX_ATTEMPTS", d.max_attempts)?,
-            max_attempts_per_queue,
+            per_queue,
             max_deliveries: positive(env, "COPYDESK_MAX_DELIVERIES", d.max_deliveries)?,
             backoff_base: millis_or(env, "COPYDESK_BACKOFF_BASE_MS", d.backoff_base)?,
             backoff_max: millis_or(env, "COPYDESK_BACKOFF_MAX_MS", d.backoff_max)?,
@@ -187,7 +155,6 @@ impl QueueSettings {
             )?,
             consumer_name: None,
             job_deadline: deadline(env, "COPYDESK_JOB_DEADLINE_MS", d.job_deadline)?,
-            job_deadline_per_queue,
         };
         if settings.visibility_timeout < Duration::from_millis(100) {
             return Err(ConfigError::Invalid {
@@ -201,19 +168,24 @@ impl QueueSettings {
 
     /// Max attempts for `queue`: its override, else [`QueueSettings::max_attempts`].
     pub fn max_attempts_for(&self, queue: &str) -> u32 {
-        self.max_attempts_per_queue
+        self.per_queue
             .get(queue)
-            .copied()
+            .and_then(|q| q.max_attempts)
             .unwrap_or(self.max_attempts)
             .max(1)
     }
 
     /// The deadline of one attempt on `queue`: its override, else [`QueueSettings::job_deadline`].
     pub fn job_deadline_for(&self, queue: &str) -> Duration {
-        self.job_deadline_per_queue
+        self.per_queue
             .get(queue)
-            .copied()
+            .and_then(|q| q.job_deadline)
             .unwrap_or(self.job_deadline)
+    }
+
+    /// What `queue` sets differently (nothing, for most queues).
+    pub fn queue(&self, queue: &str) -> PerQueue {
+        self.per_queue.get(queue).cloned().unwrap_or_default()
     }
 
     /// How often running jobs refresh their claim: a third of the visibility timeout.
@@ -244,6 +216,75 @@ impl QueueSettings {
             .nth(nth)
             .unwrap_or(self.backoff_max)
             .min(self.backoff_max)
+    }
+}
+
+/// The settings one queue may set differently from the others. `None` takes the global
+/// setting. To add one: a field here, a line in [`PerQueue::with_env`], a row in the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PerQueue {
+    /// Runs of a failing job before it is dead-lettered (`COPYDESK_MAX_ATTEMPTS_<QUEUE>`).
+    pub max_attempts: Option<u32>,
+    /// Longest one attempt may run (`COPYDESK_JOB_DEADLINE_MS_<QUEUE>`).
+    pub job_deadline: Option<Duration>,
+}
+
+impl PerQueue {
+    /// These settings with `queue`'s `COPYDESK_<SETTING>_<QUEUE>` variables applied on top.
+    pub fn with_env(mut self, env: &dyn EnvSource, queue: &str) -> Result<Self, ConfigError> {
+        if let Some(n) = per_queue_var::<u32>(env, "COPYDESK_MAX_ATTEMPTS_<QUEUE>", queue)? {
+            if n == 0 {
+                return Err(ConfigError::Invalid {
+                    var: "COPYDESK_MAX_ATTEMPTS_<QUEUE>",
+                    value: format!("{}=0", queue_var("COPYDESK_MAX_ATTEMPTS_<QUEUE>", queue)),
+                    reason: "must be at least 1".into(),
+                });
+            }
+            self.max_attempts = Some(n);
+        }
+        if let Some(ms) = per_queue_var::<u64>(env, "COPYDESK_JOB_DEADLINE_MS_<QUEUE>", queue)? {
+            if ms < 10 {
+                return Err(ConfigError::Invalid {
+                    var: "COPYDESK_JOB_DEADLINE_MS_<QUEUE>",
+                    value: format!("{}={ms}", queue_var("COPYDESK_JOB_DEADLINE_MS_<QUEUE>", queue)),
+                    reason: "a job deadline must be at least 10 ms".into(),
+                });
+            }
+            self.job_deadline = Some(Duration::from_millis(ms));
+        }
+        Ok(self)
+    }
+}
+
+/// The name of a per-queue variable: `pattern` with `<QUEUE>` replaced by the queue name in
+/// upper case (`COPYDESK_MAX_ATTEMPTS_<QUEUE>` → `COPYDESK_MAX_ATTEMPTS_POST_NOTE`).
+pub fn queue_var(pattern: &str, queue: &str) -> String {
+    pattern.replace("<QUEUE>", &queue.to_ascii_uppercase())
+}
+
+/// A per-queue variable ([`queue_var`]) parsed, if set; an unparsable value is an error
+/// naming the variable.
+pub fn per_queue_var<T>(
+    env: &dyn EnvSource,
+    pattern: &'static str,
+    queue: &str,
+) -> Result<Option<T>, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let var = queue_var(pattern, queue);
+    match env.get(&var) {
+        None => Ok(None),
+        Some(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|e: T::Err| ConfigError::Invalid {
+                var: pattern,
+                value: format!("{var}={value}"),
+                reason: e.to_string(),
+            }),
     }
 }
 
@@ -309,6 +350,32 @@ mod tests {
         assert_eq!(s.max_attempts_for("send_reply"), 5);
         assert_eq!(s.visibility_timeout, Duration::from_secs(2));
         assert_eq!(s.lease_renewal_interval().as_millis(), 666);
+    }
+
+    #[test]
+    fn every_queue_reads_its_own_override_and_kind_defaults_yield_to_it() {
+        for queue in crate::jobs::ALL_QUEUES {
+            let var = queue_var("COPYDESK_MAX_ATTEMPTS_<QUEUE>", queue);
+            let env = HashMap::from([(var, "7".to_owned())]);
+            let s = QueueSettings::from_env(&env).expect("valid env");
+            assert_eq!(s.max_attempts_for(queue), 7, "{queue}");
+        }
+        let defaults = [(
+            "post_note",
+            PerQueue {
+                max_attempts: Some(2),
+            },
+        )];
+        let s = QueueSettings::from_env_with(&HashMap::new(), defaults.clone()).expect("valid");
+        assert_eq!(s.max_attempts_for("post_note"), 2);
+        let env = HashMap::from([("COPYDESK_MAX_ATTEMPTS_POST_NOTE".to_owned(), "3".to_owned())]);
+        let s = QueueSettings::from_env_with(&env, defaults).expect("valid");
+        assert_eq!(s.max_attempts_for("post_note"), 3);
+        let env = HashMap::from([(
+            "COPYDESK_MAX_ATTEMPTS_SEND_REPLY".to_owned(),
+            "0".to_owned(),
+        )]);
+        assert!(QueueSettings::from_env(&env).is_err());
     }
 
     #[test]

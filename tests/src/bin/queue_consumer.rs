@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         consumer_name: Some(args.consumer.clone()),
         ..QueueSettings::default()
     };
-    let processed = client.keys().other("processed");
+    let processed = client.keys().scratch("processed");
     let conn = client.connection();
     let pause = Duration::from_millis(args.handler_ms);
     let handler = move |job: PostNote, _attempt: JobAttempt| {

@@ -1,5 +1,6 @@
-//! `copydesk-deadletter`: runs the deadletter worker role until SIGTERM (see `copydesk_workers::runtime`).
+//! A `copydesk-<role>` binary: runs the role its file name says until SIGTERM (see
+//! `copydesk_workers::runtime`). Every role binary is this same file; a new role is a copy.
 
 fn main() -> std::process::ExitCode {
-    copydesk_workers::cli::role_main(copydesk_workers::runtime::Role::Deadletter)
+    copydesk_workers::cli::binary_main(env!("CARGO_BIN_NAME"))
 }

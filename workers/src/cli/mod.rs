@@ -39,7 +39,7 @@ enum Command {
         /// Every role.
         #[arg(long, conflicts_with = "role")]
         all: bool,
-        /// A role (repeatable): knowledge, drafter, notes, assigner, lifecycle, deadletter.
+        /// A role (repeatable), e.g. `notes`; an unknown name is answered with the list.
         #[arg(long = "role", value_parser = parse_role)]
         role: Vec<Role>,
     },
@@ -85,7 +85,19 @@ pub fn main() -> ExitCode {
     block_on(async move { dispatch(cli).await })
 }
 
-/// Entry point of a `copydesk-<role>` binary.
+/// Entry point of the `copydesk-<role>` binary named `binary`.
+pub fn binary_main(binary: &str) -> ExitCode {
+    let name = binary.strip_prefix("copydesk-").unwrap_or(binary);
+    match name.parse::<Role>() {
+        Ok(role) => role_main(role),
+        Err(error) => {
+            eprintln!("error: binary {binary}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Entry point of a role's process.
 pub fn role_main(role: Role) -> ExitCode {
     copydesk::telemetry::init();
     block_on(async move {
@@ -117,7 +129,7 @@ fn block_on(future: impl std::future::Future<Output = anyhow::Result<()>>) -> Ex
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run { all, role } => {
-            let roles = if all { Role::ALL.to_vec() } else { role };
+            let roles = if all { Role::all() } else { role };
             if roles.is_empty() {
                 anyhow::bail!("say which roles to run: --all, or --role <name> (repeatable)");
             }

@@ -29,27 +29,28 @@
 //! - Chatwoot answering an agent assignment with `null` means it *unassigned* the
 //!   conversation (unknown agent): that is a retryable error, never a silent success.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{anyhow, Context as _};
-use copydesk::approvals::{now_ms, Priority};
+use anyhow::anyhow;
+use copydesk::approvals::Priority;
 use copydesk::chatwoot::{
-    AssignOutcome, Assignment, AvailabilityStatus, ChatwootClient, Conversation,
-    ConversationStatus, MessageType, NewMessage,
+    AssignOutcome, ChatwootClient, Conversation, ConversationStatus, MessageType, NewMessage,
 };
-use copydesk::config::{millis_or, ConfigError, EnvSource, ProcessEnv};
+use copydesk::config::{millis_or, ConfigError, EnvSource};
 use copydesk::jobs::{AssignConversation, AssignReason};
 use copydesk::queue::{JobAttempt, JobError};
 use tokio_util::sync::CancellationToken;
 
-use super::waiting_list::{WaitingEntry, WaitingList, WaitingListError};
-use super::workload::Workload;
-use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
+use super::kind::{Background, JobHandler, Kind, Role, Setup};
+mod apply;
+
+use super::post_once::{PostOnce, Posted, Step};
+use super::{chatwoot_failure, store_failure, Deps};
+use crate::routing::waiting_list::{WaitingList, WaitingListError};
 use crate::routing::{
-    decide, AgentState, Availability, BusyAgents, RoundRobin, RoutingDecision, RoutingInput,
-    RoutingReason, RoutingTable, TeamRef,
+    AgentDirectory, AgentState, DirectoryError, RoutingInput, RoutingReason, RoutingStore,
+    RoutingTable, TeamRef,
 };
 
 /// The variable holding the waiting-list poll interval in milliseconds.
@@ -64,9 +65,6 @@ pub const WAITING_BATCH: usize = 50;
 /// How long one replica may hold the waiting-list pass lock (a pass normally takes far less;
 /// the lock only keeps two replicas from assigning the same conversation twice).
 const PASS_LOCK_TTL: Duration = Duration::from_secs(60);
-
-/// How long team memberships read from Chatwoot are reused.
-pub const MEMBERSHIP_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// How long the marker of a posted escalation note is kept.
 const ESCALATION_NOTE_MARKER_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -144,47 +142,61 @@ pub struct WaitingPass {
     pub still_waiting: usize,
 }
 
-/// Team id → member agent ids, read from Chatwoot, with the time it was read.
-type Memberships = Arc<HashMap<i64, Vec<i64>>>;
-
-/// The assignment stage.
-#[derive(Clone, Debug)]
-pub struct AssignStage {
-    deps: Deps,
-    table: Arc<RoutingTable>,
-    workload: Workload,
-    waiting: WaitingList,
-    memberships: Arc<Mutex<Option<(Instant, Memberships)>>>,
-    waiting_poll: Option<Duration>,
-    /// The API token's own user (`GET /profile`), once known: never routed to.
-    own_user: Arc<Mutex<Option<i64>>>,
+impl Kind for AssignConversation {
+    const ROLE: Role = Role::ASSIGNER;
+    const CALLS_CHATWOOT: bool = true;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        let poll = waiting_poll_from_env(setup.env)?;
+        Ok(Handler::new(setup.deps.clone(), setup.routing()?).with_waiting_poll(poll))
+    }
 }
 
-impl AssignStage {
+impl JobHandler for Handler {
+    type Job = AssignConversation;
+    async fn run_job(&self, job: AssignConversation, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+    fn background(&self, shutdown: CancellationToken) -> Option<Background> {
+        Some(Box::pin(self.clone().run_background(shutdown)))
+    }
+}
+
+/// The `assign_conversation` handler.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    deps: Deps,
+    table: Arc<RoutingTable>,
+    workload: RoutingStore,
+    waiting: WaitingList,
+    directory: AgentDirectory,
+    waiting_poll: Duration,
+}
+
+impl Handler {
     /// A stage routing with `table`.
     pub fn new(deps: Deps, table: Arc<RoutingTable>) -> Self {
         let conn = deps.queue.connection();
         let keys = deps.queue.keys().clone();
         Self {
-            workload: Workload::new(conn.clone(), keys.clone()),
+            workload: RoutingStore::new(conn.clone(), keys.clone()),
             waiting: WaitingList::new(conn, keys),
+            directory: AgentDirectory::new(table.clone()),
             deps,
             table,
-            memberships: Arc::default(),
-            waiting_poll: None,
-            own_user: Arc::default(),
+            waiting_poll: DEFAULT_WAITING_POLL,
         }
     }
 
-    /// The same stage polling the waiting list every `poll` (instead of
-    /// `COPYDESK_WAITING_POLL_MS`, read when [`Self::run_background`] starts).
+    /// The same handler polling the waiting list every `poll` (instead of
+    /// [`DEFAULT_WAITING_POLL`]; the role reads `COPYDESK_WAITING_POLL_MS` at start).
     pub fn with_waiting_poll(mut self, poll: Duration) -> Self {
-        self.waiting_poll = Some(poll);
+        self.waiting_poll = poll;
         self
     }
 
     /// The open-workload records.
-    pub fn workload(&self) -> &Workload {
+    pub fn workload(&self) -> &RoutingStore {
         &self.workload
     }
 
@@ -195,23 +207,13 @@ impl AssignStage {
 
     /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`]).
     pub fn round_robin_key(&self, account_id: i64) -> String {
-        self.deps
-            .queue
-            .keys()
-            .other(&format!("routing:{account_id}:round_robin"))
+        self.workload.round_robin_key(account_id)
     }
 
     /// Background work next to the queue worker: the waiting-list poll, until `shutdown`
     /// fires. A pass costs one `ZCARD` while the list is empty.
     pub async fn run_background(self, shutdown: CancellationToken) {
-        let poll = match self.waiting_poll {
-            Some(poll) => poll,
-            None => waiting_poll_from_env(&ProcessEnv).unwrap_or_else(|error| {
-                tracing::error!(%error, default_ms = DEFAULT_WAITING_POLL.as_millis() as u64,
-                    "bad waiting-list poll interval; using the default");
-                DEFAULT_WAITING_POLL
-            }),
-        };
+        let poll = self.waiting_poll;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -248,7 +250,7 @@ impl AssignStage {
     pub async fn assign(
         &self,
         job: &AssignConversation,
-        attempt: JobAttempt,
+        _attempt: JobAttempt,
     ) -> Result<Routed, JobError> {
         let chatwoot = self.chatwoot()?;
         if job.account_id != chatwoot.account_id() {
@@ -341,6 +343,7 @@ impl AssignStage {
                     .await
                     .map_err(store_failure)?
                     .map(|item| item.doc);
+                let after_id = doc.as_ref().map_or(0, |d| d.message_id);
                 let input = RoutingInput {
                     text: doc
                         .as_ref()
@@ -361,329 +364,12 @@ impl AssignStage {
                     conversation_id,
                     approval_id,
                     &escalation_note(operator, &team_name, note),
-                    attempt,
+                    after_id,
                 )
                 .await?;
                 Ok(routed)
             }
         }
-    }
-
-    /// One pass over the waiting list: every waiting conversation (up to [`WAITING_BATCH`],
-    /// most urgent and oldest first) that an online agent can take now gets one. Only one
-    /// replica runs a pass at a time; the others return an empty pass.
-    pub async fn assign_waiting(&self) -> Result<WaitingPass, JobError> {
-        let chatwoot = self.chatwoot()?;
-        let account_id = chatwoot.account_id();
-        if self
-            .waiting
-            .len(account_id)
-            .await
-            .map_err(waiting_failure)?
-            == 0
-        {
-            return Ok(WaitingPass::default());
-        }
-        let Some(token) = self
-            .waiting
-            .try_lock(account_id, PASS_LOCK_TTL)
-            .await
-            .map_err(waiting_failure)?
-        else {
-            return Ok(WaitingPass::default());
-        };
-        let result = self.assign_waiting_locked(chatwoot, account_id).await;
-        if let Err(error) = self.waiting.unlock(account_id, &token).await {
-            tracing::warn!(%error, "could not release the waiting-list lock; it expires by itself");
-        }
-        result
-    }
-
-    async fn assign_waiting_locked(
-        &self,
-        chatwoot: &ChatwootClient,
-        account_id: i64,
-    ) -> Result<WaitingPass, JobError> {
-        let mut pass = WaitingPass::default();
-        let entries = self
-            .waiting
-            .first(account_id, WAITING_BATCH)
-            .await
-            .map_err(waiting_failure)?;
-        let mut agents = self.agent_states(chatwoot, account_id, None).await?;
-        let fallback = self.table.busy_agents == BusyAgents::Fallback;
-        let anyone_available = agents.iter().any(|a| {
-            a.availability == Availability::Online
-                || (fallback && a.availability == Availability::Busy)
-        });
-        if !anyone_available {
-            pass.still_waiting = entries.len();
-            return Ok(pass);
-        }
-        for (conversation_id, entry) in entries {
-            let conversation = match chatwoot.get_conversation(conversation_id).await {
-                Ok(c) => c,
-                Err(error) if error.status() == Some(404) => {
-                    tracing::info!(
-                        conversation = conversation_id,
-                        "waiting conversation is gone"
-                    );
-                    self.waiting
-                        .remove(account_id, conversation_id)
-                        .await
-                        .map_err(waiting_failure)?;
-                    pass.dropped += 1;
-                    continue;
-                }
-                Err(error) => return Err(chatwoot_failure(error)),
-            };
-            if conversation.status == ConversationStatus::Resolved {
-                self.waiting
-                    .remove(account_id, conversation_id)
-                    .await
-                    .map_err(waiting_failure)?;
-                pass.dropped += 1;
-                continue;
-            }
-            if let Some(assignee) = online_assignee(&conversation, &agents) {
-                // Someone took it by hand meanwhile.
-                self.record_owner(account_id, conversation_id, assignee)
-                    .await?;
-                self.waiting
-                    .remove(account_id, conversation_id)
-                    .await
-                    .map_err(waiting_failure)?;
-                pass.dropped += 1;
-                continue;
-            }
-            let mut round_robin = self.load_round_robin(account_id).await?;
-            let decision = decide(&self.table, &entry.input, &agents, &mut round_robin);
-            if decision.agent_id().is_none() {
-                pass.still_waiting += 1;
-                continue;
-            }
-            let routed = self
-                .apply(
-                    chatwoot,
-                    account_id,
-                    &conversation,
-                    &entry.input,
-                    decision,
-                    &round_robin,
-                )
-                .await?;
-            if let Routed::Assigned { agent_id, .. } = routed {
-                if let Some(agent) = agents.iter_mut().find(|a| a.id == agent_id) {
-                    agent.open_conversations += 1;
-                }
-                pass.assigned += 1;
-            }
-        }
-        Ok(pass)
-    }
-
-    /// Decides and applies, keeping an online assignee when `keep_online_assignee`.
-    async fn route(
-        &self,
-        chatwoot: &ChatwootClient,
-        account_id: i64,
-        conversation: &Conversation,
-        input: RoutingInput,
-        keep_online_assignee: bool,
-    ) -> Result<Routed, JobError> {
-        let agents = self
-            .agent_states(chatwoot, account_id, Some(conversation.id))
-            .await?;
-        if keep_online_assignee {
-            if let Some(agent_id) = online_assignee(conversation, &agents) {
-                // Only the priority the tree would give may rise; the cursor is not advanced.
-                let wanted =
-                    decide(&self.table, &input, &agents, &mut RoundRobin::new()).priority();
-                let priority = self.raise_priority(chatwoot, conversation, wanted).await?;
-                self.record_owner(account_id, conversation.id, agent_id)
-                    .await?;
-                self.waiting
-                    .remove(account_id, conversation.id)
-                    .await
-                    .map_err(waiting_failure)?;
-                tracing::info!(
-                    conversation = conversation.id,
-                    agent = agent_id,
-                    priority = priority.as_str(),
-                    "conversation stays with its online assignee"
-                );
-                return Ok(Routed::Kept { agent_id, priority });
-            }
-        }
-        let mut round_robin = self.load_round_robin(account_id).await?;
-        let decision = decide(&self.table, &input, &agents, &mut round_robin);
-        self.apply(
-            chatwoot,
-            account_id,
-            conversation,
-            &input,
-            decision,
-            &round_robin,
-        )
-        .await
-    }
-
-    /// Applies a decision in Chatwoot and records it (workload, cursor, waiting list).
-    async fn apply(
-        &self,
-        chatwoot: &ChatwootClient,
-        account_id: i64,
-        conversation: &Conversation,
-        input: &RoutingInput,
-        decision: RoutingDecision,
-        round_robin: &RoundRobin,
-    ) -> Result<Routed, JobError> {
-        let conversation_id = conversation.id;
-        match decision {
-            RoutingDecision::Assign {
-                team,
-                agent_id,
-                priority,
-                reason,
-                pick,
-            } => {
-                self.assign_team(chatwoot, conversation, &team).await?;
-                let already = conversation
-                    .meta
-                    .assignee
-                    .as_ref()
-                    .is_some_and(|a| a.id == agent_id)
-                    && conversation
-                        .meta
-                        .team
-                        .as_ref()
-                        .is_some_and(|t| t.id == team.id);
-                if !already {
-                    let outcome = chatwoot
-                        .assign(conversation_id, Assignment::Agent(agent_id))
-                        .await
-                        .map_err(chatwoot_failure)?;
-                    if let Err(error) = check_agent_outcome(&outcome, conversation_id, agent_id) {
-                        // Chatwoot unassigned it: our view of the agents is stale.
-                        self.forget_memberships();
-                        return Err(error);
-                    }
-                }
-                let priority = self
-                    .raise_priority(chatwoot, conversation, priority)
-                    .await?;
-                self.record_owner(account_id, conversation_id, agent_id)
-                    .await?;
-                self.save_round_robin(account_id, round_robin).await?;
-                self.waiting
-                    .remove(account_id, conversation_id)
-                    .await
-                    .map_err(waiting_failure)?;
-                tracing::info!(
-                    conversation = conversation_id,
-                    team = %team.name,
-                    agent = agent_id,
-                    priority = priority.as_str(),
-                    branch = reason.branch(),
-                    reason = %reason,
-                    tied = pick.tied,
-                    outside_team = pick.outside_team,
-                    "conversation assigned"
-                );
-                Ok(Routed::Assigned {
-                    team,
-                    agent_id,
-                    priority,
-                    reason,
-                })
-            }
-            RoutingDecision::Wait {
-                team,
-                priority,
-                reason,
-            } => {
-                self.assign_team(chatwoot, conversation, &team).await?;
-                let priority = self
-                    .raise_priority(chatwoot, conversation, priority)
-                    .await?;
-                let entry = WaitingEntry {
-                    input: RoutingInput {
-                        priority: Some(priority),
-                        ..input.clone()
-                    },
-                    team: team.clone(),
-                    priority,
-                    since_ms: now_ms(),
-                };
-                self.waiting
-                    .put(account_id, conversation_id, entry)
-                    .await
-                    .map_err(waiting_failure)?;
-                tracing::info!(
-                    conversation = conversation_id,
-                    team = %team.name,
-                    priority = priority.as_str(),
-                    branch = reason.branch(),
-                    reason = %reason,
-                    "nobody available: assigned to the team, waiting for an agent"
-                );
-                Ok(Routed::Waiting {
-                    team,
-                    priority,
-                    reason,
-                })
-            }
-        }
-    }
-
-    /// Assigns the team unless the conversation already has it.
-    async fn assign_team(
-        &self,
-        chatwoot: &ChatwootClient,
-        conversation: &Conversation,
-        team: &TeamRef,
-    ) -> Result<(), JobError> {
-        if conversation
-            .meta
-            .team
-            .as_ref()
-            .is_some_and(|t| t.id == team.id)
-        {
-            return Ok(());
-        }
-        let outcome = chatwoot
-            .assign(conversation.id, Assignment::Team(team.id))
-            .await
-            .map_err(chatwoot_failure)?;
-        match outcome {
-            AssignOutcome::Team(_) => Ok(()),
-            AssignOutcome::Cleared | AssignOutcome::Agent(_) => Err(JobError::permanent(anyhow!(
-                "Chatwoot does not know team {} ({:?}) of the routing file: it cleared the \
-                 team of conversation {} instead; fix the team id in COPYDESK_ROUTING_FILE",
-                team.id,
-                team.name,
-                conversation.id
-            ))),
-        }
-    }
-
-    /// Sets the priority to the more urgent of the current one and `wanted`; returns it.
-    async fn raise_priority(
-        &self,
-        chatwoot: &ChatwootClient,
-        conversation: &Conversation,
-        wanted: Priority,
-    ) -> Result<Priority, JobError> {
-        let current: Option<Priority> = conversation.priority.and_then(|p| p.as_str().parse().ok());
-        // `Priority` sorts the most urgent first, so `min` is "the more urgent of".
-        let target = current.map_or(wanted, |c| c.min(wanted));
-        if current != Some(target) {
-            chatwoot
-                .toggle_priority(conversation.id, Some(target.into()))
-                .await
-                .map_err(chatwoot_failure)?;
-        }
-        Ok(target)
     }
 
     /// Posts the escalation's private note unless an earlier run did.
@@ -694,12 +380,14 @@ impl AssignStage {
         conversation_id: i64,
         approval_id: &str,
         text: &str,
-        attempt: JobAttempt,
+        after_id: i64,
     ) -> Result<(), JobError> {
         let key = escalation_note_key(approval_id);
-        let marker = self.deps.queue.keys().other(&format!(
-            "assign:{account_id}:escalation-note:{approval_id}"
-        ));
+        let marker = self
+            .deps
+            .queue
+            .keys()
+            .escalation_note(account_id, approval_id);
         let mut conn = self.deps.queue.connection();
         let posted: Option<i64> = redis::cmd("GET")
             .arg(&marker)
@@ -709,190 +397,45 @@ impl AssignStage {
         if posted.is_some() {
             return Ok(());
         }
-        let existing = if attempt.may_have_run_before() {
-            chatwoot
-                .find_message_by_idempotency_key(conversation_id, &key)
+        let post = PostOnce {
+            chatwoot,
+            queue: &self.deps.queue,
+            conversation_id,
+            after_id,
+            message: NewMessage::private_note(text).with_idempotency_key(key),
+        };
+        let record = async |posted: &Posted<()>| {
+            let (Posted::Found(note_id) | Posted::New(note_id)) = posted else {
+                return Ok(());
+            };
+            let mut conn = self.deps.queue.connection();
+            let () = redis::cmd("SET")
+                .arg(&marker)
+                .arg(*note_id)
+                .arg("EX")
+                .arg(ESCALATION_NOTE_MARKER_TTL.as_secs())
+                .query_async(&mut conn)
                 .await
-                .map_err(chatwoot_failure)?
-        } else {
-            None
+                .map_err(redis_failure)?;
+            Ok(())
         };
-        let note_id = match existing {
-            Some(note) => {
-                tracing::info!(
-                    note = note.id,
-                    "escalation note was posted by an earlier attempt"
-                );
-                note.id
-            }
-            None => {
-                let message = NewMessage::private_note(text).with_idempotency_key(key);
-                chatwoot
-                    .create_message(conversation_id, &message)
-                    .await
-                    .map_err(chatwoot_post_failure)?
-                    .id
-            }
-        };
-        let () = redis::cmd("SET")
-            .arg(&marker)
-            .arg(note_id)
-            .arg("EX")
-            .arg(ESCALATION_NOTE_MARKER_TTL.as_secs())
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_failure)?;
-        Ok(())
+        post.run(|_| Step::Post, record).await.map(|_| ())
     }
 
-    /// What the tree knows about every agent of the account: availability from Chatwoot,
-    /// teams from the routing file and Chatwoot's memberships, open workload from Redis (not
-    /// counting `routing` itself, which is being routed again).
+    /// The agents as the tree sees them (not counting `routing`'s own workload).
     async fn agent_states(
         &self,
         chatwoot: &ChatwootClient,
         account_id: i64,
         routing: Option<i64>,
     ) -> Result<Vec<AgentState>, JobError> {
-        let own_user = self.own_user(chatwoot).await;
-        let mut agents = chatwoot.list_agents().await.map_err(chatwoot_failure)?;
-        // Copydesk's own user (the token's) answers as a bot, never as a human agent.
-        agents.retain(|agent| Some(agent.id) != own_user);
-        let memberships = self.memberships(chatwoot).await?;
-        let ids: Vec<i64> = agents.iter().map(|a| a.id).collect();
-        let counts = self
-            .workload
-            .open_counts(account_id, &ids)
+        self.directory
+            .agents(chatwoot, &self.workload, account_id, routing)
             .await
-            .map_err(redis_failure)?;
-        let owner = match routing {
-            Some(conversation_id) => self
-                .workload
-                .owner(account_id, conversation_id)
-                .await
-                .map_err(redis_failure)?,
-            None => None,
-        };
-        Ok(agents
-            .iter()
-            .map(|agent| {
-                let open = counts.get(&agent.id).copied().unwrap_or(0);
-                let open = if owner == Some(agent.id) {
-                    open.saturating_sub(1)
-                } else {
-                    open
-                };
-                AgentState {
-                    id: agent.id,
-                    team_ids: memberships
-                        .iter()
-                        .filter(|(_, members)| members.contains(&agent.id))
-                        .map(|(team, _)| *team)
-                        .collect(),
-                    availability: availability(agent.availability_status),
-                    open_conversations: open,
-                }
+            .map_err(|error| match error {
+                DirectoryError::Chatwoot(error) => chatwoot_failure(error),
+                DirectoryError::Redis(error) => redis_failure(error),
             })
-            .collect())
-    }
-
-    /// The token's own user id, read once (`GET /api/v1/profile`); `None` while Chatwoot
-    /// cannot say (then it is asked again next time, and nobody is left out meanwhile).
-    async fn own_user(&self, chatwoot: &ChatwootClient) -> Option<i64> {
-        if let Some(id) = *self.own_user.lock().unwrap_or_else(|e| e.into_inner()) {
-            return Some(id);
-        }
-        match chatwoot.profile().await {
-            Ok(user) => {
-                *self.own_user.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.id);
-                Some(user.id)
-            }
-            Err(error) => {
-                tracing::debug!(%error, "cannot read the token's own user; routing to everyone");
-                None
-            }
-        }
-    }
-
-    /// Chatwoot's members of the routing file's teams that list no agents (cached).
-    async fn memberships(&self, chatwoot: &ChatwootClient) -> Result<Memberships, JobError> {
-        if let Some((read_at, cached)) = self.lock_memberships().as_ref() {
-            if read_at.elapsed() < MEMBERSHIP_CACHE_TTL {
-                return Ok(cached.clone());
-            }
-        }
-        let mut map = HashMap::new();
-        for team in self.table.teams().filter(|t| t.agents.is_empty()) {
-            match chatwoot.list_team_members(team.team.id).await {
-                Ok(members) => {
-                    map.insert(team.team.id, members.iter().map(|a| a.id).collect());
-                }
-                Err(error) if error.status() == Some(404) => {
-                    tracing::warn!(team = team.team.id, name = %team.team.name,
-                        "Chatwoot does not know this routing-file team; it has no members");
-                    map.insert(team.team.id, Vec::new());
-                }
-                Err(error) => return Err(chatwoot_failure(error)),
-            }
-        }
-        let map = Arc::new(map);
-        *self.lock_memberships() = Some((Instant::now(), map.clone()));
-        Ok(map)
-    }
-
-    fn forget_memberships(&self) {
-        *self.lock_memberships() = None;
-    }
-
-    fn lock_memberships(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Memberships)>> {
-        self.memberships.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    async fn record_owner(
-        &self,
-        account_id: i64,
-        conversation_id: i64,
-        agent_id: i64,
-    ) -> Result<(), JobError> {
-        self.workload
-            .set_owner(account_id, conversation_id, Some(agent_id))
-            .await
-            .map_err(redis_failure)?;
-        Ok(())
-    }
-
-    async fn load_round_robin(&self, account_id: i64) -> Result<RoundRobin, JobError> {
-        let mut conn = self.deps.queue.connection();
-        let json: Option<String> = redis::cmd("GET")
-            .arg(self.round_robin_key(account_id))
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_failure)?;
-        Ok(match json {
-            Some(json) => serde_json::from_str(&json).unwrap_or_else(|error| {
-                tracing::warn!(%error, "unreadable round-robin cursors; starting over");
-                RoundRobin::new()
-            }),
-            None => RoundRobin::new(),
-        })
-    }
-
-    async fn save_round_robin(
-        &self,
-        account_id: i64,
-        round_robin: &RoundRobin,
-    ) -> Result<(), JobError> {
-        let json = serde_json::to_string(round_robin)
-            .context("serialising round-robin cursors")
-            .map_err(JobError::Retryable)?;
-        let mut conn = self.deps.queue.connection();
-        let () = redis::cmd("SET")
-            .arg(self.round_robin_key(account_id))
-            .arg(json)
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_failure)?;
-        Ok(())
     }
 
     async fn conversation(
@@ -946,15 +489,6 @@ pub fn check_agent_outcome(
     }
 }
 
-/// The conversation's assignee, if Chatwoot shows them online.
-fn online_assignee(conversation: &Conversation, agents: &[AgentState]) -> Option<i64> {
-    let assignee = conversation.meta.assignee.as_ref()?.id;
-    agents
-        .iter()
-        .any(|a| a.id == assignee && a.availability == Availability::Online)
-        .then_some(assignee)
-}
-
 /// The text of the conversation's last customer message, from `conversation_show`.
 fn last_customer_text(conversation: &Conversation) -> Option<String> {
     conversation
@@ -964,14 +498,6 @@ fn last_customer_text(conversation: &Conversation) -> Option<String> {
         .find(|m| m.message_type == MessageType::Incoming && !m.private)
         .and_then(|m| m.content.clone())
         .filter(|t| !t.trim().is_empty())
-}
-
-fn availability(status: AvailabilityStatus) -> Availability {
-    match status {
-        AvailabilityStatus::Online => Availability::Online,
-        AvailabilityStatus::Busy => Availability::Busy,
-        AvailabilityStatus::Offline => Availability::Offline,
-    }
 }
 
 fn redis_failure(error: redis::RedisError) -> JobError {

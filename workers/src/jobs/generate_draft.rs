@@ -10,25 +10,45 @@ use copydesk::events::{publish_event, EventKind};
 use copydesk::jobs::{AssignConversation, AssignReason, GenerateDraft, JobMeta, PostNote};
 use copydesk::queue::{JobAttempt, JobError, NewJob};
 
+use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{queue_failure, store_failure, Deps};
-use crate::drafting::{ContextMessage, Degradation, Draft, DraftRequest, Drafter, DrafterKind};
+use crate::drafting::{
+    ContextMessage, Degradation, Draft, DraftRequest, Drafter, DrafterKind, DraftingConfig,
+};
 
-/// The drafting stage.
+impl Kind for GenerateDraft {
+    const ROLE: Role = Role::DRAFTER;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        let config = DraftingConfig::from_env(setup.env)?;
+        let drafter = Drafter::from_config(&config)?;
+        Ok(Handler::new(setup.deps.clone(), Arc::new(drafter)))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = GenerateDraft;
+    async fn run_job(&self, job: GenerateDraft, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+}
+
+/// The `generate_draft` handler.
 #[derive(Clone)]
-pub struct DraftStage {
+pub struct Handler {
     deps: Deps,
     drafter: Arc<Drafter>,
 }
 
-impl std::fmt::Debug for DraftStage {
+impl std::fmt::Debug for Handler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DraftStage")
+        f.debug_struct("Handler")
             .field("drafter", &self.drafter.kind())
             .finish_non_exhaustive()
     }
 }
 
-impl DraftStage {
+impl Handler {
     /// A stage drafting with `drafter`.
     pub fn new(deps: Deps, drafter: Arc<Drafter>) -> Self {
         Self { deps, drafter }

@@ -203,13 +203,12 @@ impl LifecycleStore {
 
     /// The hash holding one conversation's state and version.
     pub fn state_key(&self, account_id: i64, conversation_id: i64) -> String {
-        self.keys
-            .other(&format!("lifecycle:{account_id}:{conversation_id}"))
+        self.keys.lifecycle(account_id, conversation_id)
     }
 
     /// The index of tracked conversations, scored by next due time.
     pub fn due_key(&self) -> String {
-        self.keys.other("lifecycle:due")
+        self.keys.lifecycle_due()
     }
 
     /// A conversation's state and version (version 0 and `None` when never stored).

@@ -8,27 +8,53 @@ use std::sync::Arc;
 use copydesk::jobs::{GenerateDraft, LookupKnowledge};
 use copydesk::queue::{JobAttempt, JobError};
 
-use super::context::recent_context;
-use super::{queue_failure, store_failure, Deps};
-use crate::knowledge::{KnowledgeBackend, KnowledgeQuery};
+use anyhow::Context as _;
 
-/// The knowledge stage.
+use super::context::recent_context;
+use super::kind::{JobHandler, Kind, Role, Setup};
+use super::{queue_failure, store_failure, Deps};
+use crate::knowledge::{KnowledgeBackend, KnowledgeConfig, KnowledgeQuery};
+
+impl Kind for LookupKnowledge {
+    const ROLE: Role = Role::KNOWLEDGE;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        let config = KnowledgeConfig::from_env(setup.env)?;
+        let backend = KnowledgeBackend::build(&config).context(
+            "building the knowledge index (COPYDESK_KNOWLEDGE_DIR / COPYDESK_KNOWLEDGE_URL)",
+        )?;
+        Ok(Handler::new(
+            setup.deps.clone(),
+            Arc::new(backend),
+            config.top_k,
+        ))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = LookupKnowledge;
+    async fn run_job(&self, job: LookupKnowledge, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+}
+
+/// The `lookup_knowledge` handler.
 #[derive(Clone)]
-pub struct KnowledgeStage {
+pub struct Handler {
     deps: Deps,
     backend: Arc<KnowledgeBackend>,
     top_k: usize,
 }
 
-impl std::fmt::Debug for KnowledgeStage {
+impl std::fmt::Debug for Handler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KnowledgeStage")
+        f.debug_struct("Handler")
             .field("top_k", &self.top_k)
             .finish_non_exhaustive()
     }
 }
 
-impl KnowledgeStage {
+impl Handler {
     /// A stage retrieving `top_k` passages from `backend`.
     pub fn new(deps: Deps, backend: Arc<KnowledgeBackend>, top_k: usize) -> Self {
         Self {

@@ -13,13 +13,13 @@
 pub mod assign_conversation;
 pub mod context;
 pub mod generate_draft;
+pub mod kind;
 pub mod lifecycle_store;
 pub mod lookup_knowledge;
 pub mod post_note;
+pub mod post_once;
 pub mod send_reply;
 pub mod track_conversation;
-pub mod waiting_list;
-pub mod workload;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! `post_note` (`copydesk-notes`): posts an approval item's draft as a private note formatted
 //! for agents (confidence, action, priority, sources) and records the note id on the item.
-//! The note carries an idempotency key, so a retry after an ambiguous failure finds the note
-//! it already posted instead of posting a second one. If Chatwoot keeps failing, the job ends
+//! The note is posted once through [`super::post_once`]: a retry after an ambiguous failure
+//! (or a second holder of the job) finds the note already posted instead of posting another. If Chatwoot keeps failing, the job ends
 //! in the dead-letter store and the approval item stays usable without its note.
 
 use std::sync::Arc;
@@ -12,11 +12,29 @@ use copydesk::jobs::PostNote;
 use copydesk::metrics::PIPELINE_LATENCY_SECONDS;
 use copydesk::queue::{JobAttempt, JobError};
 
-use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
+use super::kind::{JobHandler, Kind, Role, Setup};
+use super::post_once::{PostOnce, Posted, Step};
+use super::{store_failure, Deps};
 
-/// The note stage.
+impl Kind for PostNote {
+    const ROLE: Role = Role::NOTES;
+    const CALLS_CHATWOOT: bool = true;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        Ok(Handler::new(setup.deps.clone(), setup.chatwoot()?))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = PostNote;
+    async fn run_job(&self, job: PostNote, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+}
+
+/// The `post_note` handler.
 #[derive(Clone, Debug)]
-pub struct NoteStage {
+pub struct Handler {
     deps: Deps,
     chatwoot: Arc<ChatwootClient>,
 }
@@ -26,51 +44,40 @@ pub fn note_key(approval_id: &str) -> String {
     format!("copydesk-note:{approval_id}")
 }
 
-impl NoteStage {
+impl Handler {
     /// A stage posting through `chatwoot`.
     pub fn new(deps: Deps, chatwoot: Arc<ChatwootClient>) -> Self {
         Self { deps, chatwoot }
     }
 
-    /// Handles one attempt.
-    pub async fn handle(&self, job: PostNote, attempt: JobAttempt) -> Result<(), JobError> {
+    /// Handles one attempt: posts the note once ([`PostOnce`]) and records its id.
+    pub async fn handle(&self, job: PostNote, _attempt: JobAttempt) -> Result<(), JobError> {
         let approvals = &self.deps.approvals;
         let item = self.deps.approval_item(&job.approval_id).await?;
         if item.note_id.is_some() {
             return Ok(());
         }
-        let key = note_key(&item.doc.id);
-        if attempt.may_have_run_before() {
-            let found = self
-                .chatwoot
-                .find_message_by_idempotency_key(job.conversation_id, &key)
+        let message = NewMessage::private_note(format_note(&item))
+            .with_idempotency_key(note_key(&item.doc.id));
+        let post = PostOnce {
+            chatwoot: &self.chatwoot,
+            queue: &self.deps.queue,
+            conversation_id: job.conversation_id,
+            after_id: item.doc.message_id,
+            message,
+        };
+        let record = async |posted: &Posted<()>| match posted {
+            Posted::Found(id) | Posted::New(id) => approvals
+                .set_note_id(&item.doc.id, *id)
                 .await
-                .map_err(chatwoot_failure)?;
-            if let Some(note) = found {
-                tracing::info!(
-                    note = note.id,
-                    "note was posted by an earlier attempt; not posting again"
-                );
-                approvals
-                    .set_note_id(&item.doc.id, note.id)
-                    .await
-                    .map_err(store_failure)?;
-                return Ok(());
-            }
+                .map_err(store_failure),
+            Posted::Skipped(()) => Ok(()),
+        };
+        if let Posted::New(note) = post.run(|_| Step::Post, record).await? {
+            let latency_ms = (now_ms() - job.meta.received_at_ms).max(0);
+            metrics::histogram!(PIPELINE_LATENCY_SECONDS).record(latency_ms as f64 / 1000.0);
+            tracing::info!(note, latency_ms, "draft posted as a private note");
         }
-        let message = NewMessage::private_note(format_note(&item)).with_idempotency_key(key);
-        let note = self
-            .chatwoot
-            .create_message(job.conversation_id, &message)
-            .await
-            .map_err(chatwoot_post_failure)?;
-        approvals
-            .set_note_id(&item.doc.id, note.id)
-            .await
-            .map_err(store_failure)?;
-        let latency_ms = (now_ms() - job.meta.received_at_ms).max(0);
-        metrics::histogram!(PIPELINE_LATENCY_SECONDS).record(latency_ms as f64 / 1000.0);
-        tracing::info!(note = note.id, latency_ms, "draft posted as a private note");
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! `send_reply` (`copydesk-notes`): posts an approved, edited or operator-written reply as a
 //! public message **exactly once**.
 //!
-//! The reply carries `source_id = "copydesk:<approval id>"`. Every attempt first re-reads the
-//! conversation and its latest messages: if the reply is already there (an earlier attempt
+//! The reply carries `source_id = "copydesk:<approval id>"` and is posted through
+//! [`super::post_once`]: under the approval's lock, every attempt re-reads the conversation
+//! and every message since the customer's: if the reply is already there (an earlier attempt
 //! posted it and then lost the answer), the item is marked sent without posting again. The
 //! reply is held back, not sent, when the conversation was resolved, a newer customer message
 //! arrived, or an agent already answered publicly after the customer's message.
@@ -10,13 +11,13 @@
 use std::sync::Arc;
 
 use copydesk::approvals::{ApprovalItem, ApprovalStatus, DecideOutcome};
-use copydesk::chatwoot::{
-    ChatwootClient, ConversationStatus, Message, MessagePage, MessageType, NewMessage,
-};
+use copydesk::chatwoot::{ChatwootClient, ConversationStatus, Message, MessageType, NewMessage};
 use copydesk::jobs::SendReply;
 use copydesk::queue::{JobAttempt, JobError};
 
-use super::{chatwoot_failure, chatwoot_post_failure, store_failure, Deps};
+use super::kind::{JobHandler, Kind, Role, Setup};
+use super::post_once::{PostOnce, Posted, Step};
+use super::{chatwoot_failure, store_failure, Deps};
 
 /// Statuses from which a reply may be sent.
 const SENDABLE: [ApprovalStatus; 3] = [
@@ -25,9 +26,25 @@ const SENDABLE: [ApprovalStatus; 3] = [
     ApprovalStatus::Rejected,
 ];
 
-/// The reply stage.
+impl Kind for SendReply {
+    const ROLE: Role = Role::NOTES;
+    const CALLS_CHATWOOT: bool = true;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        Ok(Handler::new(setup.deps.clone(), setup.chatwoot()?))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = SendReply;
+    async fn run_job(&self, job: SendReply, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+}
+
+/// The `send_reply` handler.
 #[derive(Clone, Debug)]
-pub struct ReplyStage {
+pub struct Handler {
     deps: Deps,
     chatwoot: Arc<ChatwootClient>,
 }
@@ -96,7 +113,7 @@ pub fn check_before_send(
     SendCheck::Send
 }
 
-impl ReplyStage {
+impl Handler {
     /// A stage posting through `chatwoot`.
     pub fn new(deps: Deps, chatwoot: Arc<ChatwootClient>) -> Self {
         Self { deps, chatwoot }
@@ -124,21 +141,25 @@ impl ReplyStage {
             .get_conversation(job.conversation_id)
             .await
             .map_err(chatwoot_failure)?;
-        let messages = self
-            .chatwoot
-            .list_messages(job.conversation_id, MessagePage::Latest)
-            .await
-            .map_err(chatwoot_failure)?
-            .messages;
-        match check_before_send(conversation.status, &messages, item.doc.message_id, &key) {
-            SendCheck::AlreadySent(id) => {
-                tracing::info!(
-                    reply = id,
-                    "reply was posted by an earlier attempt; not posting again"
-                );
-                self.mark_sent(&item, id).await
-            }
-            SendCheck::Hold(why) => {
+        let post = PostOnce {
+            chatwoot: &self.chatwoot,
+            queue: &self.deps.queue,
+            conversation_id: job.conversation_id,
+            after_id: item.doc.message_id,
+            message: NewMessage::public_reply(text).with_idempotency_key(key.as_str()),
+        };
+        let decide = |messages: &[Message]| match check_before_send(
+            conversation.status,
+            messages,
+            item.doc.message_id,
+            &key,
+        ) {
+            SendCheck::Hold(why) => Step::Skip(why),
+            SendCheck::Send | SendCheck::AlreadySent(_) => Step::Post,
+        };
+        let record = async |posted: &Posted<HoldBack>| match posted {
+            Posted::Found(id) | Posted::New(id) => self.mark_sent(&item, *id).await,
+            Posted::Skipped(why) => {
                 tracing::info!(reason = why.reason(), "reply held back");
                 let outcome = approvals
                     .transition(
@@ -152,16 +173,8 @@ impl ReplyStage {
                 copydesk::metrics::reply_settled(&outcome, "held_back");
                 settled(outcome)
             }
-            SendCheck::Send => {
-                let message = NewMessage::public_reply(text).with_idempotency_key(key);
-                let sent = self
-                    .chatwoot
-                    .create_message(job.conversation_id, &message)
-                    .await
-                    .map_err(chatwoot_post_failure)?;
-                self.mark_sent(&item, sent.id).await
-            }
-        }
+        };
+        post.run(decide, record).await.map(|_| ())
     }
 
     async fn mark_sent(&self, item: &ApprovalItem, message_id: i64) -> Result<(), JobError> {

@@ -10,7 +10,7 @@
 //! or closed conversation no longer counts for its agent (and leaves the waiting list), a
 //! reopened one counts again, a reassignment seen in Chatwoot moves it.
 //!
-//! Next to the queue worker, [`LifecycleStage::run_background`] runs the scheduled sweep
+//! Next to the queue worker, [`Handler::run_background`] runs the scheduled sweep
 //! every `COPYDESK_SWEEP_INTERVAL_MS` (default 60 s) over the tracked conversations that are
 //! due: SLA targets missed while nobody answered are counted, and conversations resolved for
 //! `COPYDESK_AUTO_CLOSE_AFTER_SECS` are closed, once, and leave the index. A sweep is
@@ -24,16 +24,17 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use copydesk::approvals::now_ms;
-use copydesk::config::{millis_or, ConfigError, EnvSource, ProcessEnv};
+use copydesk::config::{millis_or, ConfigError, EnvSource};
 use copydesk::jobs::TrackConversation;
 use copydesk::queue::{JobAttempt, JobError};
 use tokio_util::sync::CancellationToken;
 
+use super::kind::{Background, JobHandler, Kind, Role, Setup};
 use super::lifecycle_store::{LifecycleStore, StoreError, Tracked, Update};
-use super::waiting_list::WaitingList;
-use super::workload::Workload;
 use super::Deps;
 use crate::lifecycle::{LifecycleEffect, LifecyclePolicy, Status};
+use crate::routing::waiting_list::WaitingList;
+use crate::routing::RoutingStore;
 
 /// The variable holding the sweep interval in milliseconds.
 pub const SWEEP_INTERVAL_VAR: &str = "COPYDESK_SWEEP_INTERVAL_MS";
@@ -71,36 +72,57 @@ pub struct SweepReport {
     pub breaches: usize,
 }
 
-/// The lifecycle stage.
+impl Kind for TrackConversation {
+    const ROLE: Role = Role::LIFECYCLE;
+    type Handler = Handler;
+    fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
+        let table = setup.routing()?;
+        let policy = LifecyclePolicy::from_env(setup.env, *table.sla())?;
+        let interval = sweep_interval_from_env(setup.env)?;
+        Ok(Handler::new(setup.deps.clone(), Arc::new(policy)).with_sweep_interval(interval))
+    }
+}
+
+impl JobHandler for Handler {
+    type Job = TrackConversation;
+    async fn run_job(&self, job: TrackConversation, attempt: JobAttempt) -> Result<(), JobError> {
+        self.handle(job, attempt).await
+    }
+    fn background(&self, shutdown: CancellationToken) -> Option<Background> {
+        Some(Box::pin(self.clone().run_background(shutdown)))
+    }
+}
+
+/// The `track_conversation` handler.
 #[derive(Clone, Debug)]
-pub struct LifecycleStage {
+pub struct Handler {
     deps: Deps,
     policy: Arc<LifecyclePolicy>,
     store: LifecycleStore,
-    workload: Workload,
+    workload: RoutingStore,
     waiting: WaitingList,
-    sweep_interval: Option<Duration>,
+    sweep_interval: Duration,
 }
 
-impl LifecycleStage {
+impl Handler {
     /// A stage applying `policy`.
     pub fn new(deps: Deps, policy: Arc<LifecyclePolicy>) -> Self {
         let conn = deps.queue.connection();
         let keys = deps.queue.keys().clone();
         Self {
             store: LifecycleStore::new(conn.clone(), keys.clone()),
-            workload: Workload::new(conn.clone(), keys.clone()),
+            workload: RoutingStore::new(conn.clone(), keys.clone()),
             waiting: WaitingList::new(conn, keys),
             deps,
             policy,
-            sweep_interval: None,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
         }
     }
 
-    /// The same stage sweeping every `interval` (instead of `COPYDESK_SWEEP_INTERVAL_MS`,
-    /// read when [`Self::run_background`] starts).
+    /// The same handler sweeping every `interval` (instead of [`DEFAULT_SWEEP_INTERVAL`];
+    /// the role reads `COPYDESK_SWEEP_INTERVAL_MS` at start).
     pub fn with_sweep_interval(mut self, interval: Duration) -> Self {
-        self.sweep_interval = Some(interval);
+        self.sweep_interval = interval;
         self
     }
 
@@ -112,14 +134,7 @@ impl LifecycleStage {
     /// Background work next to the queue worker: the sweep, until `shutdown` fires. On start
     /// the index is re-scored if the policy changed since the last run.
     pub async fn run_background(self, shutdown: CancellationToken) {
-        let interval = match self.sweep_interval {
-            Some(interval) => interval,
-            None => sweep_interval_from_env(&ProcessEnv).unwrap_or_else(|error| {
-                tracing::error!(%error, default_ms = DEFAULT_SWEEP_INTERVAL.as_millis() as u64,
-                    "bad sweep interval; using the default");
-                DEFAULT_SWEEP_INTERVAL
-            }),
-        };
+        let interval = self.sweep_interval;
         if let Err(error) = self.rescore_if_policy_changed().await {
             tracing::warn!(%error, "could not re-score the lifecycle index; continuing");
         }
@@ -243,7 +258,7 @@ impl LifecycleStage {
     /// the ones the scores were computed with (recorded at `lifecycle:policy`).
     async fn rescore_if_policy_changed(&self) -> Result<(), StoreError> {
         let fingerprint = format!("{:?}", *self.policy);
-        let key = self.deps.queue.keys().other("lifecycle:policy");
+        let key = self.deps.queue.keys().lifecycle_policy();
         let mut conn = self.deps.queue.connection();
         let previous: Option<String> = redis::cmd("SET")
             .arg(&key)

@@ -6,10 +6,16 @@
 //! - [`table`]: the TOML routing file and its validation.
 //! - [`decide`](mod@decide): the decision tree.
 //! - [`round_robin`]: turn-taking among agents with equal workload.
+//! - [`store`]: [`RoutingStore`], open workload per agent and the round-robin cursors in Redis.
+//! - [`directory`]: [`AgentDirectory`], the agents with availability, teams and workload.
+//! - [`waiting_list`]: conversations waiting for an agent.
 
 pub mod decide;
+pub mod directory;
 pub mod round_robin;
+pub mod store;
 pub mod table;
+pub mod waiting_list;
 
 #[cfg(test)]
 mod tests;
@@ -17,7 +23,9 @@ mod tests;
 pub use decide::{
     decide, AgentPick, AgentState, Availability, RoutingDecision, RoutingInput, RoutingReason,
 };
+pub use directory::{online_assignee, AgentDirectory, DirectoryError};
 pub use round_robin::RoundRobin;
+pub use store::RoutingStore;
 pub use table::{
     BusyAgents, PriorityMinutes, RoutingError, RoutingFile, RoutingTable, SlaTargets, Team,
     TeamRef, DEFAULT_ROUTING_TOML, ROUTING_FILE_VAR,

@@ -1,5 +1,7 @@
-//! Open workload per agent, kept in Redis by Copydesk: which open conversations each agent
-//! holds, so the assigner can give a new conversation to the online agent with the fewest.
+//! The routing state Copydesk keeps in Redis, behind one store type: open workload per agent
+//! (which open conversations each agent holds, so the assigner can give a new conversation to
+//! the online agent with the fewest) and the round-robin cursors (one JSON [`RoundRobin`] per
+//! account at `routing:{account}:round_robin`, so replicas take turns together).
 //!
 //! Why our own count: Chatwoot's Application API has no per-agent open-conversation count
 //! (the agents list carries only availability; counting would mean paging through every open
@@ -20,6 +22,8 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use copydesk::queue::Keys;
+
+use super::RoundRobin;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
@@ -44,33 +48,33 @@ return old
     )
 });
 
-/// Handle on the workload records.
+/// Handle on the workload records and round-robin cursors.
 #[derive(Clone)]
-pub struct Workload {
+pub struct RoutingStore {
     conn: ConnectionManager,
     keys: Keys,
 }
 
-impl std::fmt::Debug for Workload {
+impl std::fmt::Debug for RoutingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Workload")
+        f.debug_struct("RoutingStore")
             .field("prefix", &self.keys.prefix())
             .finish_non_exhaustive()
     }
 }
 
-impl Workload {
-    /// Workload records on an existing connection.
+impl RoutingStore {
+    /// The store on an existing connection.
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
         Self { conn, keys }
     }
 
     fn owner_key(&self, account_id: i64) -> String {
-        self.keys.other(&format!("workload:{account_id}:owner"))
+        self.keys.workload_owner(account_id)
     }
 
     fn agent_prefix(&self, account_id: i64) -> String {
-        self.keys.other(&format!("workload:{account_id}:agent:"))
+        self.keys.workload_agent_prefix(account_id)
     }
 
     /// The set of conversations `agent_id` holds (for ops tools and tests).
@@ -137,5 +141,41 @@ impl Workload {
         let mut conn = self.conn.clone();
         let counts: Vec<u32> = pipe.query_async(&mut conn).await?;
         Ok(agents.iter().copied().zip(counts).collect())
+    }
+
+    /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`]).
+    pub fn round_robin_key(&self, account_id: i64) -> String {
+        self.keys.round_robin(account_id)
+    }
+
+    /// The account's round-robin cursors (fresh ones when none are stored, or unreadable).
+    pub async fn round_robin(&self, account_id: i64) -> Result<RoundRobin, redis::RedisError> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = redis::cmd("GET")
+            .arg(self.round_robin_key(account_id))
+            .query_async(&mut conn)
+            .await?;
+        Ok(match json {
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|error| {
+                tracing::warn!(%error, "unreadable round-robin cursors; starting over");
+                RoundRobin::new()
+            }),
+            None => RoundRobin::new(),
+        })
+    }
+
+    /// Stores the account's round-robin cursors.
+    pub async fn save_round_robin(
+        &self,
+        account_id: i64,
+        round_robin: &RoundRobin,
+    ) -> Result<(), redis::RedisError> {
+        let json = serde_json::to_string(round_robin).unwrap_or_else(|_| "{}".to_owned());
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.round_robin_key(account_id))
+            .arg(json)
+            .query_async(&mut conn)
+            .await
     }
 }

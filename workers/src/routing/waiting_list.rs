@@ -20,7 +20,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 use serde::{Deserialize, Serialize};
 
-use crate::routing::{RoutingInput, TeamRef};
+use super::{RoutingInput, TeamRef};
 
 /// Score step between priorities: larger than any Unix time in ms.
 const PRIORITY_STEP: i64 = 10_000_000_000_000;
@@ -101,17 +101,15 @@ impl WaitingList {
 
     /// The sorted set of an account's waiting conversations.
     pub fn order_key(&self, account_id: i64) -> String {
-        self.keys.other(&format!("assign:{account_id}:waiting"))
+        self.keys.waiting(account_id)
     }
 
     fn entries_key(&self, account_id: i64) -> String {
-        self.keys
-            .other(&format!("assign:{account_id}:waiting:entries"))
+        self.keys.waiting_entries(account_id)
     }
 
     fn lock_key(&self, account_id: i64) -> String {
-        self.keys
-            .other(&format!("assign:{account_id}:waiting:lock"))
+        self.keys.waiting_lock(account_id)
     }
 
     /// Puts (or refreshes) a conversation on the list; a conversation already waiting keeps
