@@ -355,7 +355,7 @@ pub async fn export_approvals(
     conn: &mut redis::aio::ConnectionManager,
     keys: &Keys,
 ) -> Result<(), redis::RedisError> {
-    let pending = keys.other("approvals:pending");
+    let pending = keys.approvals_pending();
     let now = crate::approvals::now_ms();
     for (rank, priority) in [
         Priority::Urgent,
