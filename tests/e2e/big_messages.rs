@@ -75,9 +75,8 @@ async fn a_150k_character_message_drafts_within_the_deadline_beside_another_conv
         .await
         .expect("dead letters");
     assert!(letters.is_empty(), "no job failed for good: {letters:?}");
-    let took = |item: &copydesk::approvals::ApprovalItem| {
-        item.doc.created_at_ms - item.doc.received_at_ms
-    };
+    let took =
+        |item: &copydesk::approvals::ApprovalItem| item.doc.created_at_ms - item.doc.received_at_ms;
     println!(
         "webhook -> draft stored: huge message {} ms, other conversation {} ms",
         took(&big_item),

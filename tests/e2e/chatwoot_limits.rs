@@ -61,7 +61,13 @@ async fn an_answer_over_the_cap_is_a_clear_error() {
         .await
         .expect_err("too large");
     assert!(
-        matches!(err, ChatwootError::TooLarge { limit: 1_048_576, .. }),
+        matches!(
+            err,
+            ChatwootError::TooLarge {
+                limit: 1_048_576,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(
@@ -93,7 +99,11 @@ async fn a_redirect_to_another_host_is_not_followed_and_the_token_stays_home() {
     .await;
     // `localhost` vs `127.0.0.1`: another host, as far as the client can tell.
     let target = elsewhere.replace("127.0.0.1", "localhost");
-    for status in ["301 Moved Permanently", "302 Found", "307 Temporary Redirect"] {
+    for status in [
+        "301 Moved Permanently",
+        "302 Found",
+        "307 Temporary Redirect",
+    ] {
         let (url, _) = serve(
             format!(
                 "HTTP/1.1 {status}\r\nlocation: {target}/api/v1/accounts/1/conversations/5\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"

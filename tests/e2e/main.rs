@@ -1,8 +1,8 @@
 //! End-to-end tests.
 
 mod assignment;
-mod big_messages;
 mod bad_input;
+mod big_messages;
 mod chatwoot;
 mod chatwoot_limits;
 mod fencing;

@@ -202,7 +202,7 @@ mod tests {
         for args in [
             ["t", "list", "--offset", "18446744073709551615"],
             ["t", "list", "--offset", "1000001"],
-            ["t", "list", "--offset", "-1"],
+            ["t", "list", "--offset=-1", "--limit=5"],
             ["t", "list", "--limit", "0"],
         ] {
             let err = Cli::try_parse_from(args).expect_err("out of range");
