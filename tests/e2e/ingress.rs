@@ -12,6 +12,7 @@ use copydesk_testkit::webhook::{self, new_delivery_id, unix_now, WebhookSender};
 use copydesk_testkit::RedisServer;
 use futures::StreamExt;
 use serde_json::Value;
+use tokio::net::TcpStream;
 
 async fn start(label: &str) -> (RedisServer, TestIngress) {
     let redis = RedisServer::start();
@@ -409,5 +410,132 @@ async fn stopping_turns_readiness_off_and_drains() {
     assert!(
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the listener is closed"
+    );
+}
+
+/// A connection from `from` (e.g. 127.0.0.2: another client address on loopback) to `to`.
+async fn connect_from(from: [u8; 4], to: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from((from, 0)))?;
+    socket.connect(to).await
+}
+
+/// What one stalled connection of the attack sends before going silent.
+fn stalled_opening(i: usize) -> Vec<u8> {
+    match i % 3 {
+        // Never finishes its head.
+        0 => b"POST /webhooks/chatwoot HTTP/1.1\r\nHost: ingress\r\nX-Chatwoot-".to_vec(),
+        // Plausible signed headers, a full-size body declared, 64 KiB of it sent.
+        1 => {
+            let mut opening = format!(
+                "POST /webhooks/chatwoot HTTP/1.1\r\nHost: ingress\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\
+                 X-Chatwoot-Timestamp: {}\r\nX-Chatwoot-Signature: sha256={}\r\n\
+                 X-Chatwoot-Delivery: stalled-{i}\r\n\r\n",
+                copydesk_ingress::config::DEFAULT_MAX_BODY_BYTES,
+                unix_now(),
+                "00".repeat(32)
+            )
+            .into_bytes();
+            opening.extend(std::iter::repeat_n(b' ', 64 * 1024));
+            opening
+        }
+        // Nothing at all.
+        _ => Vec::new(),
+    }
+}
+
+/// Issue 12 §2: 500 connections from one address that stall (silent, half a head, or a
+/// plausibly signed full-size body that stops after 64 KiB) cannot make real webhooks from
+/// another address wait: all 20 get 202, each within 1 s. (Before the body budget was taken
+/// per address and slice by slice, the stalled bodies held all of it and real webhooks waited
+/// 5 s for a 503.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_stalled_connections_from_one_address_do_not_delay_real_webhooks() {
+    use tokio::io::AsyncWriteExt;
+    const STALLED: usize = 500;
+    const REAL: usize = 20;
+    // Arrange: the attacker's connections, each sends its opening and then nothing.
+    let (_redis, app) = start("stalled-500").await;
+    let addr = app.addr;
+    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel::<bool>(STALLED);
+    let hold = tokio_util::sync::CancellationToken::new();
+    let attackers: Vec<_> = (0..STALLED)
+        .map(|i| {
+            let (opened, hold) = (opened_tx.clone(), hold.clone());
+            tokio::spawn(async move {
+                let stream = connect_from([127, 0, 0, 2], addr).await;
+                let Ok(mut stream) = stream else {
+                    let _ = opened.send(false).await;
+                    return;
+                };
+                let sent = stream.write_all(&stalled_opening(i)).await.is_ok();
+                let _ = opened.send(sent).await;
+                drop(opened);
+                hold.cancelled().await;
+                drop(stream);
+            })
+        })
+        .collect();
+    drop(opened_tx);
+    let mut opened = 0;
+    for _ in 0..STALLED {
+        let ok = opened_rx.recv().await.expect("every attacker reports");
+        opened += usize::from(ok);
+    }
+    // Let the ingress read what the attackers sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Act: real signed webhooks from 127.0.0.1, one after another.
+    let mut answers = Vec::new();
+    for i in 0..REAL as i64 {
+        let started = Instant::now();
+        let response = app
+            .post_webhook(&webhook::incoming_message(9400 + i, 940, "real"))
+            .await;
+        answers.push((response.status().as_u16(), started.elapsed()));
+    }
+    hold.cancel();
+    for attacker in attackers {
+        let _ = attacker.await;
+    }
+
+    // Assert
+    println!("{opened} stalled connections open; real webhooks answered {answers:?}");
+    assert_eq!(opened, STALLED, "every attacking connection was accepted");
+    for (status, took) in &answers {
+        assert_eq!(*status, 202, "a real webhook is accepted: {answers:?}");
+        assert!(
+            *took < Duration::from_secs(1),
+            "each real webhook is answered within 1 s: {answers:?}"
+        );
+    }
+    assert_eq!(app.queued_jobs("lookup_knowledge").await.len(), REAL);
+}
+
+/// The ops listener runs on the same accept loop as the webhook listener: a 100 KB request
+/// head is refused with 431 before authentication (it used to be buffered whole).
+#[tokio::test]
+async fn the_ops_listener_has_the_same_header_limits() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = RedisServer::start();
+    let config = copydesk_testkit::ingress_app::with_ops(
+        copydesk_testkit::ingress_app::test_config(&redis.url(), &unique_prefix("ops-431")),
+    );
+    let app = copydesk_testkit::ingress_app::spawn_ingress_with(config).await;
+    let ops = app.ops_addr.expect("the ops API is configured");
+
+    let mut stream = TcpStream::connect(ops).await.expect("ops accepts");
+    let mut head = b"GET /api/queues HTTP/1.1\r\nHost: ops\r\nX-Pad: ".to_vec();
+    head.extend(std::iter::repeat_n(b'a', 100 * 1024));
+    head.extend_from_slice(b"\r\n\r\n");
+    let _ = stream.write_all(&head).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "a 100 KB head is 431 on the ops listener: {answer:.200}"
     );
 }

@@ -501,3 +501,56 @@ async fn a_second_ingress_cannot_share_a_spool_directory() {
     );
     drop(first);
 }
+
+/// Issue 12 §7: on shutdown (SIGTERM in the binary), once the requests are done, what the
+/// spool holds is drained into Redis when Redis answers: a pod that is replaced leaves no
+/// webhook behind on its volume. (Before, the drain task was simply stopped and the records
+/// waited on disk for a next start that a deleted pod never has.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_drains_the_spool_into_redis_when_redis_is_back() {
+    // Arrange: Redis is down long enough for the drain to back off to its longest wait.
+    let mut redis = RedisServer::start_durable();
+    let spool = SpoolDir::new("spool-exit");
+    let prefix = unique_prefix("spool-exit");
+    let app = spawn_with_spool(&redis, &prefix, spool.config()).await;
+    redis.kill();
+    for i in 0..30_i64 {
+        let response = app
+            .post_webhook(&webhook::incoming_message(7600 + i, 760, "while down"))
+            .await;
+        assert_eq!(json_body(response).await["status"], "spooled");
+    }
+    tokio::time::sleep(copydesk_ingress::spool::DRAIN_RETRY_MAX * 2).await;
+
+    // Act: Redis is back and the ingress is stopped at once.
+    redis.restart();
+    let outcome = app.stop().await;
+
+    // Assert: nothing is left on disk; every webhook is in Redis, in order.
+    assert_eq!(outcome, copydesk_ingress::ShutdownOutcome::Drained);
+    assert!(
+        spool.segments().is_empty(),
+        "the spool is empty: {:?}",
+        spool.segments()
+    );
+    let stream = copydesk::queue::Keys::new(prefix).stream("lookup_knowledge");
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(&stream)
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.connection())
+        .expect("XRANGE works");
+    let ids: Vec<i64> = entries
+        .iter()
+        .map(|(_, fields)| {
+            let payload = fields
+                .chunks(2)
+                .find(|pair| pair[0] == "p")
+                .map(|pair| pair[1].as_str())
+                .expect("every entry has a payload field `p`");
+            let payload: Value = serde_json::from_str(payload).expect("a JSON payload");
+            payload["message_id"].as_i64().expect("a message id")
+        })
+        .collect();
+    assert_eq!(ids, (7600..7630).collect::<Vec<i64>>());
+}

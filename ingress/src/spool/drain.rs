@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use copydesk::queue::{EnqueueOutcome, QueueClient};
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +28,8 @@ pub const DRAIN_ENQUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DRAIN_RETRY_MIN: Duration = Duration::from_millis(100);
 /// Longest wait between retries: how late the drain notices that Redis is back.
 pub const DRAIN_RETRY_MAX: Duration = Duration::from_secs(2);
+/// How many more times shutdown pings Redis before leaving the spool on disk.
+const EXIT_PROBE_ATTEMPTS: usize = 4;
 /// How often a record Redis refuses for a reason other than an outage is tried before it is
 /// moved to [`REJECTED_FILE`] (so one bad record cannot hold the whole spool back).
 pub const DRAIN_ATTEMPTS_BEFORE_REJECT: u32 = 5;
@@ -78,7 +80,16 @@ impl Spool {
         if waiting == 0 && !self.is_spooling() {
             return true;
         }
-        if let Err(reason) = copydesk::health::probe_redis(queue).await {
+        // A Redis that just came back may fail the first command on a stale connection.
+        let probe = (|| copydesk::health::probe_redis(queue))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(DRAIN_RETRY_MIN)
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_max_times(EXIT_PROBE_ATTEMPTS),
+            )
+            .await;
+        if let Err(reason) = probe {
             tracing::warn!(
                 reason,
                 spooled = waiting,
