@@ -5,11 +5,13 @@
 //! - [`routes`]: the one `match (method, path)`; `/livez`, `/readyz`, `/metrics`.
 //! - [`webhook`]: `POST /webhooks/chatwoot` — bounded read, signature, parse, route, enqueue.
 //! - [`ops`]: the operator ops API (`/api/...`) on its own listener, behind a bearer token.
+//! - [`console`]: the operator console (`/ui/`) on the ops listener, for people.
 //! - [`spool`]: the local disk spool that takes webhooks while Redis is unreachable.
 //! - [`error`]: [`IngressError`] and its mapping to status codes.
 //! - [`response`]: JSON response helper.
 
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod ops;
 pub mod response;

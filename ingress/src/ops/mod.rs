@@ -57,12 +57,28 @@ pub(crate) struct OpsState {
     pub(crate) operator: copydesk::operator::Operator,
     pub(crate) dead_letters: DeadLetters,
     token: SecretString,
+    /// The operator console (`/ui/`), if configured.
+    pub(crate) console: Option<crate::console::Console>,
     /// Opens the event streams' own connections (`XREAD BLOCK` must not share one).
     pub(crate) redis: redis::Client,
     /// Open event streams, at most [`events::MAX_STREAMS`].
     pub(crate) streams: Arc<Semaphore>,
     /// Cancelled on shutdown: event streams end so connections can drain.
     pub(crate) draining: CancellationToken,
+}
+
+impl OpsState {
+    /// Whether `presented` is the ops token (constant time; the console's admin sign-in).
+    pub(crate) fn is_ops_token(&self, presented: &SecretString) -> bool {
+        let mut headers = http::HeaderMap::new();
+        match http::HeaderValue::from_str(&format!("Bearer {}", presented.expose_secret())) {
+            Ok(value) => {
+                headers.insert(http::header::AUTHORIZATION, value);
+                auth::check(&self.token, &headers).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// The ops listener, bound, with its state.
@@ -108,6 +124,9 @@ impl OpsServer {
             operator: copydesk::operator::Operator::new(queue.clone()),
             dead_letters: DeadLetters::new(queue),
             token: config.token,
+            console: config
+                .console
+                .map(|console| crate::console::Console::new(console, queue)),
             redis,
             streams: Arc::new(Semaphore::new(events::MAX_STREAMS)),
             draining,
@@ -133,7 +152,7 @@ impl OpsServer {
                 () = stop.cancelled() => break,
                 accepted = self.listener.accept() => accepted,
             };
-            let (stream, _peer) = match accepted {
+            let (stream, peer) = match accepted {
                 Ok(connection) => connection,
                 Err(error) => {
                     tracing::warn!(%error, "ops accept failed");
@@ -143,7 +162,10 @@ impl OpsServer {
             };
             let _ = stream.set_nodelay(true);
             let state = Arc::clone(&self.state);
-            let service = service_fn(move |request| {
+            let service = service_fn(move |mut request: Request<Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(crate::console::ClientAddr(peer));
                 let state = Arc::clone(&state);
                 async move { Ok::<_, Infallible>(handle(&state, request).await) }
             });
@@ -163,6 +185,12 @@ impl OpsServer {
 
 /// Serves one ops request: authenticate, route, answer; errors logged once, here.
 async fn handle(state: &OpsState, request: Request<Incoming>) -> Response<OpsBody> {
+    if let Some(console) = &state.console {
+        let path = request.uri().path();
+        if path == "/ui" || path.starts_with("/ui/") {
+            return crate::console::handle(state, console, request).await;
+        }
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let result = match auth::check(&state.token, request.headers()) {
