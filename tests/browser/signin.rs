@@ -119,7 +119,7 @@ async fn signing_in_shows_the_seed_drafts_in_priority_order_and_a_wrong_token_se
 
     // Live: a decision elsewhere removes the row without a reload.
     let token_http = reqwest::Client::new();
-    let first = shown[0].clone();
+    let first = site.pending_ids().await[0].clone();
     let decided = token_http
         .post(format!("http://{}/api/approvals/{first}/reject", site.ops))
         .bearer_auth(TEST_OPS_TOKEN)
