@@ -328,7 +328,7 @@ fn parse(ctx: &Ctx<'_>, action: &str, form: &Entered) -> Result<Decision, String
         }
         "escalate" => {
             let team = text("team");
-            if !ctx.console.config.teams.iter().any(|t| *t == team) {
+            if !ctx.console.config.teams.contains(&team) {
                 return Err(format!(
                     "There is no team {team:?} in the routing file; choose one of: {}.",
                     ctx.console.config.teams.join(", ")
