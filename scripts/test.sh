@@ -7,4 +7,5 @@ bash scripts/ensure-redis.sh
 # promtool and prometheus: the deploy checks and tests/observability.
 bash scripts/ensure-prometheus.sh
 bash scripts/check-deploy.sh
+bash scripts/ensure-browser.sh
 cargo test --workspace --no-fail-fast "$@"

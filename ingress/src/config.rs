@@ -26,6 +26,9 @@ pub struct OpsConfig {
     /// `COPYDESK_OPS_TOKEN`: operators send `Authorization: Bearer <token>`. Required once
     /// `COPYDESK_OPS_LISTEN` is set; never printed.
     pub token: SecretString,
+    /// The operator console under `/ui/`, when `CHATWOOT_BASE_URL` and `CHATWOOT_ACCOUNT_ID`
+    /// are set (see [`crate::console::ConsoleConfig`]).
+    pub console: Option<crate::console::ConsoleConfig>,
 }
 
 /// Everything the ingress needs to run.
@@ -101,6 +104,7 @@ impl IngressConfig {
                     "COPYDESK_OPS_TOKEN",
                     "COPYDESK_OPS_LISTEN is set, so the ops API needs a bearer token: set it to a long random secret",
                 )?),
+                console: crate::console::ConsoleConfig::from_env(env)?,
             }),
         };
         Ok(Self {

@@ -11,11 +11,13 @@
 //! - [`webhook`]: `POST /webhooks/chatwoot` — bounded read, signature, parse, route, enqueue.
 //! - [`routes`]: the public listener's `match (method, path)` (`/webhooks/chatwoot`,
 //!   `/livez`, `/readyz`) and the metrics listener's (`/metrics`).
+//! - [`console`]: the operator console (`/ui/`) on the ops listener, for people.
 //! - [`ops`]: the operator ops API (`/api/...`) on its own listener, behind a bearer token.
 //! - [`startup`]: [`Application::build`] and [`Application::run_until_stopped`].
 
 pub mod budget;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod ops;
 pub mod per_address;

@@ -628,6 +628,18 @@ impl ApprovalStore {
         Ok(out)
     }
 
+    /// The id of the conversation's newest draft (pending or not), if it has one.
+    pub async fn conversation_draft(
+        &self,
+        account_id: i64,
+        conversation_id: i64,
+    ) -> Result<Option<String>, ApprovalError> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .get(self.conversation_key(account_id, conversation_id))
+            .await?)
+    }
+
     /// Number of pending items.
     pub async fn pending_count(&self) -> Result<u64, ApprovalError> {
         let mut conn = self.conn.clone();

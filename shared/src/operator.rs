@@ -56,6 +56,58 @@ pub enum OperatorError {
     },
 }
 
+/// Who makes a decision: a Chatwoot agent signed into the operator console (id and name, as
+/// Chatwoot's `GET /api/v1/profile` gave them), or a name given to the ops API or the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorIdentity {
+    /// The Chatwoot user id, when Chatwoot verified who this is.
+    pub chatwoot_agent_id: Option<i64>,
+    /// The name (control characters removed, at most [`MAX_OPERATOR_NAME`] characters).
+    pub name: String,
+}
+
+/// Longest operator name kept in a decision.
+pub const MAX_OPERATOR_NAME: usize = 120;
+
+impl OperatorIdentity {
+    /// A Chatwoot agent verified by the console.
+    pub fn chatwoot_agent(id: i64, name: &str) -> Self {
+        Self {
+            chatwoot_agent_id: Some(id),
+            name: clean_name(name),
+        }
+    }
+
+    /// A name without a Chatwoot identity (the ops-token admin).
+    pub fn named(name: &str) -> Self {
+        Self {
+            chatwoot_agent_id: None,
+            name: clean_name(name),
+        }
+    }
+
+    /// The `operator` text of the decision, its learning record, escalation note and
+    /// `decision` event: `Maria Lopez (Chatwoot agent 2)`, or just the name.
+    pub fn label(&self) -> String {
+        match self.chatwoot_agent_id {
+            Some(id) => format!("{} (Chatwoot agent {id})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+fn clean_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_OPERATOR_NAME)
+        .collect();
+    match cleaned.trim() {
+        "" => "operator".to_owned(),
+        trimmed => trimmed.to_owned(),
+    }
+}
+
 /// Applies operators' decisions.
 #[derive(Debug, Clone)]
 pub struct Operator {

@@ -55,6 +55,7 @@ pub fn with_ops(config: IngressConfig) -> IngressConfig {
         ops: Some(OpsConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: TEST_OPS_TOKEN.into(),
+            console: None,
         }),
         ..config
     }

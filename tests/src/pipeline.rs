@@ -45,6 +45,9 @@ pub struct PipelineOptions {
     pub ops: bool,
     /// Start Redis with AOF on (`appendfsync always`), so a restart keeps every write.
     pub durable_redis: bool,
+    /// Serve the operator console on the ops listener (implies `ops`), verifying operators
+    /// against the fake Chatwoot; these origins may frame it besides the fake's own.
+    pub console_frame_ancestors: Option<Vec<String>>,
 }
 
 impl Default for PipelineOptions {
@@ -55,6 +58,7 @@ impl Default for PipelineOptions {
             env: HashMap::new(),
             ops: false,
             durable_redis: false,
+            console_frame_ancestors: None,
         }
     }
 }
@@ -119,8 +123,18 @@ impl Pipeline {
         ]);
         env.extend(options.env);
         let mut config = test_config(&redis.url(), &prefix);
-        if options.ops {
+        if options.ops || options.console_frame_ancestors.is_some() {
             config = with_ops(config);
+        }
+        if let (Some(ops), Some(extra)) = (config.ops.as_mut(), options.console_frame_ancestors) {
+            let mut console = copydesk_ingress::console::ConsoleConfig::new(
+                &chatwoot.base_url(),
+                chatwoot.account_id(),
+            );
+            console.frame_ancestors.extend(extra);
+            console.teams = copydesk_ingress::console::config::teams_of_file(&demo_routing_file())
+                .expect("the demo routing file lists teams");
+            ops.console = Some(console);
         }
         let ingress = spawn_ingress_with(config).await;
         let fleet = Fleet::build(&options.roles, &env).await?;

@@ -55,12 +55,28 @@ pub(crate) struct OpsState {
     pub(crate) operator: copydesk::operator::Operator,
     pub(crate) dead_letters: DeadLetters,
     token: SecretString,
+    /// The operator console (`/ui/`), if configured.
+    pub(crate) console: Option<crate::console::Console>,
     /// Opens the event streams' own connections (`XREAD BLOCK` must not share one).
     pub(crate) redis: redis::Client,
     /// Open event streams, at most [`events::MAX_STREAMS`].
     pub(crate) streams: Arc<Semaphore>,
     /// Cancelled on shutdown: event streams end so connections can drain.
     pub(crate) draining: CancellationToken,
+}
+
+impl OpsState {
+    /// Whether `presented` is the ops token (constant time; the console's admin sign-in).
+    pub(crate) fn is_ops_token(&self, presented: &SecretString) -> bool {
+        let mut headers = http::HeaderMap::new();
+        match http::HeaderValue::from_str(&format!("Bearer {}", presented.expose_secret())) {
+            Ok(value) => {
+                headers.insert(http::header::AUTHORIZATION, value);
+                auth::check(&self.token, &headers).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// The ops listener, bound, with its state.
@@ -95,6 +111,9 @@ impl OpsServer {
             operator: copydesk::operator::Operator::new(queue.clone()),
             dead_letters: DeadLetters::new(queue),
             token: config.token,
+            console: config
+                .console
+                .map(|console| crate::console::Console::new(console, queue)),
             redis,
             streams: Arc::new(Semaphore::new(events::MAX_STREAMS)),
             draining,
@@ -132,8 +151,10 @@ fn first_segment(path: &str) -> &str {
 /// about which paths exist.
 async fn handle(state: &OpsState, request: Request<Incoming>) -> Response<OpsBody> {
     match first_segment(request.uri().path()) {
-        "api" => api(state, request).await,
-        // New prefixes (e.g. the operator console) get an arm here.
+        "ui" => match &state.console {
+            Some(console) => crate::console::handle(state, console, request).await,
+            None => api(state, request).await,
+        },
         _ => api(state, request).await,
     }
 }

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use copydesk::approvals::{ApprovalItem, ApprovalStatus};
-use copydesk_testkit::fake_chatwoot::Seed;
+use copydesk_testkit::fake_chatwoot::{agent_token, Seed};
+use copydesk_testkit::ingress_app::TEST_OPS_TOKEN;
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
 
 /// Run the Copydesk demo.
@@ -50,6 +51,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     let pipeline = Pipeline::start(PipelineOptions {
         seed,
+        // The operator console on the ops listener, verifying sign-ins with the fake Chatwoot.
+        console_frame_ancestors: Some(Vec::new()),
         ..PipelineOptions::default()
     })
     .await?;
@@ -128,6 +131,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "Done in {:.1} s. Approve with the ops API or `copydesk approvals approve <id>`.",
         started.elapsed().as_secs_f64()
     );
+    if let Some(ops) = pipeline.ingress.ops_addr {
+        println!("Operator console: http://localhost:{}/ui/", ops.port());
+        println!(
+            "  sign in with Maria Lopez's Chatwoot access token (agent):       {}",
+            agent_token(2)
+        );
+        println!(
+            "  or Tom Becker's (administrator, may retry/purge dead letters): {}",
+            agent_token(5)
+        );
+        println!(
+            "  or the ops token (admin):                                      {TEST_OPS_TOKEN}"
+        );
+        println!();
+    }
     if args.stay_up {
         println!("Staying up (--stay-up); Ctrl-C stops.");
         let _ = tokio::signal::ctrl_c().await;

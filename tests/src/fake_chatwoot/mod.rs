@@ -10,9 +10,11 @@
 //! - [`faults`] holds [`Fault`] and [`FaultRates`]: fail the next N, fail a seeded share,
 //!   answer late, apply then drop the connection.
 //! - [`routes`] holds [`Endpoint`], the routes served.
+//! - [`profiles`]: per-agent access tokens, `GET /api/v1/profile`, Dashboard Apps.
 //! - `store` holds the state and what each route does; `server` the HTTP side.
 
 pub mod faults;
+pub mod profiles;
 pub mod routes;
 pub mod seed;
 mod server;
@@ -28,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use faults::{Fault, FaultRates};
+pub use profiles::agent_token;
 pub use routes::Endpoint;
 pub use seed::{
     FakeAgent, FakeContact, FakeConversation, FakeInbox, FakeMessage, FakeSender, FakeTeam, Seed,

@@ -29,6 +29,10 @@ pub enum Endpoint {
     ListTeamMembers,
     /// `GET /api/v1/profile` (the token's own user; not under an account).
     Profile,
+    /// `GET .../dashboard_apps`
+    ListDashboardApps,
+    /// `POST .../dashboard_apps`
+    CreateDashboardApp,
 }
 
 impl Endpoint {
@@ -46,6 +50,8 @@ impl Endpoint {
             Self::ListTeams => "list_teams",
             Self::ListTeamMembers => "list_team_members",
             Self::Profile => "profile",
+            Self::ListDashboardApps => "list_dashboard_apps",
+            Self::CreateDashboardApp => "create_dashboard_app",
         }
     }
 }
@@ -84,6 +90,8 @@ pub(crate) fn match_route(method: &Method, path: &str) -> Option<Route> {
     };
     match (method, tail) {
         (&Method::GET, ["agents"]) => route(Endpoint::ListAgents, None),
+        (&Method::GET, ["dashboard_apps"]) => route(Endpoint::ListDashboardApps, None),
+        (&Method::POST, ["dashboard_apps"]) => route(Endpoint::CreateDashboardApp, None),
         (&Method::GET, ["teams"]) => route(Endpoint::ListTeams, None),
         (&Method::GET, ["teams", id, "team_members"]) => route(Endpoint::ListTeamMembers, Some(id)),
         (&Method::GET, ["conversations", id]) if *id != "meta" => {

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::faults::{Fault, Faults};
+use super::profiles;
 use super::routes::{match_route, Endpoint};
 use super::store::{Answer, Store};
 
@@ -181,18 +182,21 @@ async fn process(
         }
         _ => {}
     }
-    match &record.api_access_token {
+    let user_id = match &record.api_access_token {
         None => {
             return Outcome::Answer(Answer::json(
                 401,
                 json!({"errors": ["You need to sign in or sign up before continuing."]}),
             ))
         }
-        Some(token) if *token != shared.token => {
-            return Outcome::Answer(Answer::json(401, json!({"error": "Invalid Access Token"})))
-        }
-        Some(_) => {}
-    }
+        Some(token) if *token == shared.token => shared.store().token_user_id,
+        Some(token) => match profiles::agent_of_token(&shared.store(), token) {
+            Some(id) => id,
+            None => {
+                return Outcome::Answer(Answer::json(401, json!({"error": "Invalid Access Token"})))
+            }
+        },
+    };
     let account_id = shared.store().account_id;
     if route.account_id != Some(account_id) && route.endpoint != Endpoint::Profile {
         return Outcome::Answer(Answer::not_found());
@@ -203,6 +207,20 @@ async fn process(
             json!({"status": 400, "error": "Bad Request"}),
         ));
     };
+    match route.endpoint {
+        Endpoint::Profile => return Outcome::Answer(profiles::profile(&shared.store(), user_id)),
+        Endpoint::ListDashboardApps => {
+            return Outcome::Answer(profiles::list_dashboard_apps(&shared.store()))
+        }
+        Endpoint::CreateDashboardApp => {
+            return Outcome::Answer(profiles::create_dashboard_app(
+                &mut shared.store(),
+                user_id,
+                &params,
+            ))
+        }
+        _ => {}
+    }
     if let Some(Fault::ApplyAfter(delay)) = fault {
         // Detached, so the request is applied even when the client gave up and hyper dropped
         // this handler.

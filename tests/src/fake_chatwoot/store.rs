@@ -80,7 +80,7 @@ impl Answer {
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) account_id: i64,
-    token_user_id: i64,
+    pub(crate) token_user_id: i64,
     inboxes: BTreeMap<i64, FakeInbox>,
     pub(crate) contacts: BTreeMap<i64, FakeContact>,
     pub(crate) agents: BTreeMap<i64, FakeAgent>,
@@ -88,6 +88,8 @@ pub(crate) struct Store {
     pub(crate) conversations: BTreeMap<i64, FakeConversation>,
     next_message_id: i64,
     last_created_at: i64,
+    /// Dashboard Apps created through the API.
+    pub(crate) dashboard_apps: Vec<Value>,
 }
 
 impl Store {
@@ -102,6 +104,7 @@ impl Store {
             conversations: BTreeMap::new(),
             next_message_id: 1000,
             last_created_at: 0,
+            dashboard_apps: Vec::new(),
         };
         for seeded in &seed.conversations {
             store.add_conversation(seeded.conversation.clone());
@@ -182,10 +185,11 @@ impl Store {
     pub(crate) fn handle(&mut self, route: Route, params: &Map<String, Value>) -> Answer {
         let id = route.id.unwrap_or(0);
         match route.endpoint {
-            Endpoint::Profile => match self.agents.get(&self.token_user_id) {
-                Some(user) => Answer::json(200, self.agent_json(user)),
-                None => Answer::json(401, json!({"error": "Invalid Access Token"})),
-            },
+            Endpoint::Profile => super::profiles::profile(self, self.token_user_id),
+            Endpoint::ListDashboardApps => super::profiles::list_dashboard_apps(self),
+            Endpoint::CreateDashboardApp => {
+                super::profiles::create_dashboard_app(self, self.token_user_id, params)
+            }
             Endpoint::ListAgents => Answer::json(
                 200,
                 Value::Array(self.agents.values().map(|a| self.agent_json(a)).collect()),

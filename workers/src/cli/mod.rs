@@ -5,8 +5,10 @@
 //! - `copydesk dead-letters list|show|retry|purge`.
 //! - `copydesk approvals list|show|approve|edit|reject|escalate`.
 //! - `copydesk learning export --since … [--output FILE]`.
+//! - `copydesk dashboard-app install --url URL`: the console as a Chatwoot Dashboard App.
 
 mod approvals;
+pub mod dashboard_app;
 mod dead_letters;
 mod learning;
 mod queues;
@@ -58,6 +60,9 @@ enum Command {
     /// Learning data from operators' decisions.
     #[command(subcommand)]
     Learning(LearningCommand),
+    /// Register the operator console as a Chatwoot Dashboard App.
+    #[command(subcommand, name = "dashboard-app")]
+    DashboardApp(dashboard_app::DashboardAppCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +144,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Queues { json } => queues::print(&queue_client().await?, json).await,
         Command::DeadLetters(command) => dead_letters::run(&queue_client().await?, command).await,
         Command::Approvals(command) => approvals::run(&queue_client().await?, command).await,
+        Command::DashboardApp(command) => dashboard_app::run(&ProcessEnv, command).await,
         Command::Learning(LearningCommand::Export { since, output }) => {
             let n = learning::export(&queue_client().await?, since, output.as_deref()).await?;
             eprintln!("exported {n} learning record(s)");
