@@ -17,9 +17,9 @@ use crate::per_address::{PerAddress, Share};
 
 /// Memory all webhook bodies being read at once may take, in KiB (64 MiB).
 pub const BODY_BUDGET_KIB: usize = 64 * 1024;
-/// The most one client address may hold of [`BODY_BUDGET_KIB`], in KiB (8 MiB: 1 600
-/// concurrent 5 KiB Chatwoot webhooks; a sixteenth of the whole).
-pub const BODY_BUDGET_PER_ADDRESS_KIB: usize = 8 * 1024;
+/// The most one client address may hold of [`BODY_BUDGET_KIB`], in KiB (16 MiB, a quarter
+/// of the whole: 1 024 webhooks being read at once, each taking at least one slice).
+pub const BODY_BUDGET_PER_ADDRESS_KIB: usize = 16 * 1024;
 /// The budget is taken in slices of this many KiB as bytes arrive.
 pub const BODY_SLICE_KIB: usize = 16;
 
