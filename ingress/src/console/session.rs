@@ -57,7 +57,7 @@ impl Sessions {
     }
 
     fn key(&self, id: &str) -> String {
-        self.queue.keys().other(&format!("ui:session:{id}"))
+        self.queue.keys().console_session(id)
     }
 
     /// Stores a new session for `user`; returns its id (64 hex digits).
@@ -101,7 +101,7 @@ impl Sessions {
         let key = self
             .queue
             .keys()
-            .other(&format!("ui:signin:{client}:{minute}"));
+            .console_signin_attempts(client, minute);
         let mut conn = self.queue.connection();
         let (count,): (u64,) = redis::pipe()
             .incr(&key, 1)

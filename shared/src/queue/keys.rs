@@ -177,6 +177,16 @@ impl Keys {
         self.under(&format!("post-lock:{idempotency_key}"))
     }
 
+    /// An operator console session (`ui:session:{id}`, with the session's TTL).
+    pub fn console_session(&self, id: &str) -> String {
+        self.under(&format!("ui:session:{id}"))
+    }
+
+    /// The console's sign-in attempt counter of one client address in one minute.
+    pub fn console_signin_attempts(&self, client: &str, minute: u64) -> String {
+        self.under(&format!("ui:signin:{client}:{minute}"))
+    }
+
     /// A key for tests and tools outside the product's own (e.g. a test's `processed` set).
     pub fn scratch(&self, suffix: &str) -> String {
         self.under(&format!("scratch:{suffix}"))
