@@ -17,11 +17,6 @@ use time::OffsetDateTime;
 pub struct Timestamp(i64);
 
 impl Timestamp {
-    /// The timestamp at `ms` Unix milliseconds.
-    pub fn from_unix_ms(ms: i64) -> Self {
-        Self(ms)
-    }
-
     /// Unix milliseconds.
     pub fn unix_ms(self) -> i64 {
         self.0

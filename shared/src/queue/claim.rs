@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::task_id::TaskId;
 use apalis_core::task::Task;
+use backon::BackoffBuilder as _;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use redis::AsyncConnectionConfig;
@@ -30,6 +31,16 @@ use crate::metrics::JOBS_TOTAL;
 const ERROR_BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest pause after repeated Redis errors.
 const ERROR_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The pauses after consecutive Redis errors: 100 ms doubling to 5 s, forever (`backon`).
+fn error_backoff() -> backon::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(ERROR_BACKOFF_MIN)
+        .with_max_delay(ERROR_BACKOFF_MAX)
+        .with_factor(2.0)
+        .without_max_times()
+        .build()
+}
 
 /// An entry claimed from the stream, with its delivery count when it was reclaimed and when
 /// the claim's answer arrived (the start of its lease).
@@ -51,7 +62,7 @@ pub(crate) async fn claim_loop<J: Job>(
         cursor: "0-0".to_owned(),
         next_reclaim: Instant::now(),
     };
-    let mut backoff = ERROR_BACKOFF_MIN;
+    let mut backoff = error_backoff();
     while !stop.is_cancelled() {
         let mut slots = tokio::select! {
             slot = state.slots.clone().acquire_owned() => match slot {
@@ -68,7 +79,7 @@ pub(crate) async fn claim_loop<J: Job>(
         }
         match claimer.claim(&state, slots.num_permits()).await {
             Ok(entries) => {
-                backoff = ERROR_BACKOFF_MIN;
+                backoff = error_backoff();
                 for claimed in entries {
                     let Some(slot) = slots.split(1) else { break };
                     if !dispatch(&state, &tx, claimed, slot).await {
@@ -84,15 +95,16 @@ pub(crate) async fn claim_loop<J: Job>(
                         "consumer group missing; re-creating it"
                     );
                     claimer.group_ready = false;
-                } else {
-                    tracing::warn!(queue = state.queue, error = %e, backoff_ms = backoff.as_millis() as u64, "claim failed; backing off");
+                }
+                let pause = backoff.next().unwrap_or(ERROR_BACKOFF_MAX);
+                if e.code() != Some("NOGROUP") {
+                    tracing::warn!(queue = state.queue, error = %e, backoff_ms = pause.as_millis() as u64, "claim failed; backing off");
                     claimer.conn = None;
                 }
                 tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(pause) => {}
                     () = stop.cancelled() => break,
                 }
-                backoff = (backoff * 2).min(ERROR_BACKOFF_MAX);
             }
         }
     }

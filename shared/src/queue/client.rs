@@ -80,12 +80,6 @@ impl QueueClient {
         })
     }
 
-    /// Same client with another dedupe TTL.
-    pub fn with_dedupe_ttl(mut self, ttl: Duration) -> Self {
-        self.dedupe_ttl = ttl;
-        self
-    }
-
     /// Key names.
     pub fn keys(&self) -> &Keys {
         &self.keys

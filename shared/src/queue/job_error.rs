@@ -101,17 +101,9 @@ pub(crate) fn classify(err: &(dyn std::error::Error + 'static)) -> Verdict {
     if let Some(after) = err.downcast_ref::<RetryAfterError>() {
         return Verdict::Retry(Some(after.get_duration()));
     }
-    if let Some(abort) = err.downcast_ref::<AbortError>() {
-        // `.catch_panic()` wraps a panic in `AbortError(PanicError)`: a failed attempt, retried.
-        let panicked = std::error::Error::source(abort).is_some_and(|s| {
-            s.downcast_ref::<apalis::layers::catch_panic::PanicError>()
-                .is_some()
-        });
-        return if panicked {
-            Verdict::Retry(None)
-        } else {
-            Verdict::Permanent
-        };
+    if err.downcast_ref::<AbortError>().is_some() {
+        // Panics never get here: the runner catches them as failed attempts (`JobError`).
+        return Verdict::Permanent;
     }
     Verdict::Retry(None)
 }
@@ -135,9 +127,6 @@ mod tests {
             classify(boxed.as_ref()),
             Verdict::Retry(Some(Duration::from_secs(7)))
         );
-        let panic = AbortError::new(apalis::layers::catch_panic::PanicError("boom".into()));
-        let boxed: BoxDynError = Box::new(panic);
-        assert_eq!(classify(boxed.as_ref()), Verdict::Retry(None));
         let boxed: BoxDynError = Box::new(AbortError::new("stop"));
         assert_eq!(classify(boxed.as_ref()), Verdict::Permanent);
         let boxed: BoxDynError = "plain".into();

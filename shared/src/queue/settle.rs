@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use backon::Retryable as _;
 use redis::Script;
 
 use super::consumer::ConsumerState;
@@ -12,9 +13,10 @@ use super::dead_letters::{bury, DeadLetter};
 use super::entry::{now_ms, DelayedMember, EntryMeta};
 use crate::metrics::JOBS_TOTAL;
 
-/// Tries of one settle write before the entry is left pending (it is then reclaimed).
-const WRITE_TRIES: u32 = 4;
-/// First pause between tries (doubled each time).
+/// Retries of one settle write after the first try, before the entry is left pending (it is
+/// then reclaimed).
+const WRITE_RETRIES: usize = 3;
+/// First pause between tries (doubled each time, by `backon`).
 const WRITE_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// What to do with a finished attempt.
@@ -36,38 +38,39 @@ pub(crate) async fn settle(state: &ConsumerState, meta: &EntryMeta, settlement: 
         Settlement::Retry { .. } => "retried",
         Settlement::Bury { .. } => "dead",
     };
-    let mut pause = WRITE_RETRY_PAUSE;
-    for attempt in 1..=WRITE_TRIES {
-        match write(state, meta, &settlement).await {
-            Ok(true) => {
-                metrics::counter!(JOBS_TOTAL, "queue" => state.queue, "outcome" => outcome)
-                    .increment(1);
-                match &settlement {
-                    Settlement::Ack => tracing::debug!("job done"),
-                    Settlement::Retry { delay, error } => {
-                        tracing::warn!(delay_ms = delay.as_millis() as u64, error = %error, "job failed, retry scheduled")
-                    }
-                    Settlement::Bury { error, permanent } => {
-                        tracing::error!(permanent, error = %error, "job failed for good, dead-lettered")
-                    }
+    let backoff = backon::ExponentialBuilder::default()
+        .with_min_delay(WRITE_RETRY_PAUSE)
+        .with_factor(2.0)
+        .with_max_times(WRITE_RETRIES);
+    let written = (|| write(state, meta, &settlement))
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .notify(|e: &redis::RedisError, pause: Duration| {
+            tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "settling the job failed; retrying");
+        })
+        .await;
+    match written {
+        Ok(true) => {
+            metrics::counter!(JOBS_TOTAL, "queue" => state.queue, "outcome" => outcome)
+                .increment(1);
+            match &settlement {
+                Settlement::Ack => tracing::debug!("job done"),
+                Settlement::Retry { delay, error } => {
+                    tracing::warn!(delay_ms = delay.as_millis() as u64, error = %error, "job failed, retry scheduled")
                 }
-                return;
+                Settlement::Bury { error, permanent } => {
+                    tracing::error!(permanent, error = %error, "job failed for good, dead-lettered")
+                }
             }
-            Ok(false) => {
-                tracing::warn!(
-                    outcome,
-                    "entry no longer pending for us (reclaimed by another worker?); not settled"
-                );
-                return;
-            }
-            Err(e) if attempt < WRITE_TRIES => {
-                tracing::warn!(error = %e, attempt, "settling the job failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "settling the job failed; entry left pending for reclaim");
-            }
+        }
+        Ok(false) => {
+            tracing::warn!(
+                outcome,
+                "entry no longer pending for us (reclaimed by another worker?); not settled"
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "settling the job failed; entry left pending for reclaim");
         }
     }
 }
