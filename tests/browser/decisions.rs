@@ -225,7 +225,7 @@ async fn edit_shows_the_diff_then_sends_once_reject_replies_and_escalate_assigns
     // An expired session: sign-in, then back to the page the operator was on.
     let mut conn = site.pipeline.queue.connection();
     let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(site.pipeline.queue.keys().other("ui:session:*"))
+        .arg(site.pipeline.queue.keys().console_session("*"))
         .query_async(&mut conn)
         .await
         .expect("keys");

@@ -22,8 +22,6 @@ pub mod queue;
 pub mod session;
 pub mod signin;
 
-use std::net::SocketAddr;
-
 use ::http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 

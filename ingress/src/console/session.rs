@@ -98,10 +98,7 @@ impl Sessions {
     /// the current minute.
     pub async fn signin_allowed(&self, client: &str, per_minute: u32) -> redis::RedisResult<bool> {
         let minute = copydesk::approvals::now_ms() / 60_000;
-        let key = self
-            .queue
-            .keys()
-            .console_signin_attempts(client, minute);
+        let key = self.queue.keys().console_signin_attempts(client, minute);
         let mut conn = self.queue.connection();
         let (count,): (u64,) = redis::pipe()
             .incr(&key, 1)

@@ -12,8 +12,8 @@ use super::http::{read_form, redirect, safe_next};
 use super::pages;
 use super::session::{removal_cookie, session_cookie, CookiePolicy, SessionUser};
 use super::Console;
-use crate::server::ClientAddr;
 use crate::ops::{OpsBody, OpsState};
+use crate::server::ClientAddr;
 
 /// Longest access token accepted in the form.
 const MAX_TOKEN_LEN: usize = 512;

@@ -183,7 +183,7 @@ impl Keys {
     }
 
     /// The console's sign-in attempt counter of one client address in one minute.
-    pub fn console_signin_attempts(&self, client: &str, minute: u64) -> String {
+    pub fn console_signin_attempts(&self, client: &str, minute: i64) -> String {
         self.under(&format!("ui:signin:{client}:{minute}"))
     }
 

@@ -246,7 +246,10 @@ impl PerQueue {
             if ms < 10 {
                 return Err(ConfigError::Invalid {
                     var: "COPYDESK_JOB_DEADLINE_MS_<QUEUE>",
-                    value: format!("{}={ms}", queue_var("COPYDESK_JOB_DEADLINE_MS_<QUEUE>", queue)),
+                    value: format!(
+                        "{}={ms}",
+                        queue_var("COPYDESK_JOB_DEADLINE_MS_<QUEUE>", queue)
+                    ),
                     reason: "a job deadline must be at least 10 ms".into(),
                 });
             }
@@ -364,6 +367,7 @@ mod tests {
             "post_note",
             PerQueue {
                 max_attempts: Some(2),
+                ..PerQueue::default()
             },
         )];
         let s = QueueSettings::from_env_with(&HashMap::new(), defaults.clone()).expect("valid");
