@@ -87,6 +87,13 @@ problems = []
 for d in keda:
     name = d.get("metadata", {}).get("name", "?")
     spec = d.get("spec", {})
+    if d.get("kind") == "TriggerAuthentication":
+        refs = spec.get("secretTargetRef")
+        if d.get("apiVersion") != "keda.sh/v1alpha1" or not isinstance(refs, list) or not all(
+            isinstance(r, dict) and r.get("parameter") and r.get("name") and r.get("key") for r in refs
+        ):
+            problems.append(f"{name}: a TriggerAuthentication needs secretTargetRef entries with parameter, name, key")
+        continue
     if d.get("apiVersion") != "keda.sh/v1alpha1" or d.get("kind") != "ScaledObject":
         problems.append(f"{name}: not a keda.sh/v1alpha1 ScaledObject")
     if not spec.get("scaleTargetRef", {}).get("name"):
