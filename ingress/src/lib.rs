@@ -32,3 +32,23 @@ pub mod webhook;
 pub use config::IngressConfig;
 pub use error::{IngressError, StartupError};
 pub use startup::{Application, ShutdownOutcome};
+
+/// What the `copydesk-ingress` binary does: read the configuration from the process
+/// environment (fail fast), start telemetry, serve until SIGTERM/SIGINT, and report a
+/// shutdown that left requests in flight as an error.
+pub async fn run_from_env() -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let config =
+        IngressConfig::from_env(&copydesk::config::ProcessEnv).context("invalid configuration")?;
+    copydesk::telemetry::init();
+    let shutdown = copydesk::shutdown::signal_token();
+    let app = Application::build(config)
+        .await
+        .context("starting the ingress")?;
+    match app.run_until_stopped(shutdown).await {
+        ShutdownOutcome::Drained => Ok(()),
+        ShutdownOutcome::DeadlineExceeded => {
+            anyhow::bail!("shutdown deadline passed with requests in flight")
+        }
+    }
+}

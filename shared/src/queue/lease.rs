@@ -28,6 +28,7 @@ const VALID_SHARE_DEN: u32 = 3;
 /// One claimed entry's lease.
 #[derive(Debug)]
 pub struct Lease {
+    visibility_timeout: Duration,
     valid_for: Duration,
     renewed_at: Mutex<Instant>,
     lost: CancellationToken,
@@ -37,6 +38,7 @@ impl Lease {
     /// A lease claimed at `at` under `visibility_timeout`.
     pub(crate) fn new(at: Instant, visibility_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
+            visibility_timeout,
             valid_for: visibility_timeout * VALID_SHARE_NUM / VALID_SHARE_DEN,
             renewed_at: Mutex::new(at),
             lost: CancellationToken::new(),
@@ -96,6 +98,13 @@ pub fn ensure_held() -> Result<(), LeaseLost> {
         Ok(false) => Err(LeaseLost),
         Ok(true) | Err(_) => Ok(()),
     }
+}
+
+/// The visibility timeout the running job was claimed under (`None` outside a job): no other
+/// worker can take the job sooner than this after its last renewal, so a lock that only has to
+/// keep a second holder of the same job out needs to live no longer.
+pub fn current_visibility_timeout() -> Option<Duration> {
+    CURRENT.try_with(|lease| lease.visibility_timeout).ok()
 }
 
 /// Runs `fut` with `lease` as the current job's lease.

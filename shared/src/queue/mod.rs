@@ -41,7 +41,7 @@ pub use depth::QueueDepth;
 pub use error::QueueError;
 pub use job_error::{JobAttempt, JobError};
 pub use keys::Keys;
-pub use lease::{ensure_held, LeaseLost};
+pub use lease::{current_visibility_timeout, ensure_held, LeaseLost};
 pub use policy::{check_eviction_policy, enforce_eviction_policy};
 pub use runner::{run_until_empty, run_worker, DrainOutcome};
 pub use settings::QueueSettings;

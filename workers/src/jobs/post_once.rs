@@ -26,8 +26,17 @@ use super::{chatwoot_failure, chatwoot_post_failure};
 pub const MAX_PAGES: usize = 50;
 
 /// How long a post's lock is held at most (look + post + record take far less; a holder that
-/// dies holding it delays the retry by at most this).
+/// dies holding it delays the retry by at most this). Inside a job the lock lives only as long
+/// as the job's visibility timeout ([`lock_ttl`]): a holder stalled longer has lost its lease,
+/// and the lease fence (`copydesk::queue::ensure_held`) keeps it from posting.
 pub const LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// The lock's time to live: [`LOCK_TTL`], or the running job's visibility timeout if shorter.
+fn lock_ttl() -> Duration {
+    copydesk::queue::current_visibility_timeout()
+        .map_or(LOCK_TTL, |timeout| timeout.min(LOCK_TTL))
+        .max(Duration::from_millis(100))
+}
 
 /// Deletes the lock only if it still holds this holder's token.
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
@@ -179,13 +188,14 @@ impl PostLock {
     async fn acquire(queue: &QueueClient, idempotency_key: &str) -> Result<Self, JobError> {
         let key = queue.keys().post_lock(idempotency_key);
         let token = ulid::Ulid::new().to_string();
+        let ttl = lock_ttl();
         let mut conn = queue.connection();
         let taken: Option<String> = redis::cmd("SET")
             .arg(&key)
             .arg(&token)
             .arg("NX")
             .arg("PX")
-            .arg(LOCK_TTL.as_millis() as u64)
+            .arg(ttl.as_millis() as u64)
             .query_async(&mut conn)
             .await
             .map_err(lock_failure)?;
@@ -197,7 +207,7 @@ impl PostLock {
             .query_async(&mut conn)
             .await
             .map_err(lock_failure)?;
-        let wait = Duration::from_millis(left_ms.clamp(100, LOCK_TTL.as_millis() as i64) as u64);
+        let wait = Duration::from_millis(left_ms.clamp(100, ttl.as_millis() as i64) as u64);
         Err(JobError::RetryAfter(
             wait,
             anyhow::anyhow!(
