@@ -199,24 +199,19 @@ pub(crate) enum CappedReadError {
     Transport(reqwest::Error),
 }
 
-/// Reads `response`'s body, refusing (without buffering further) past `limit` bytes.
-///
-/// One function so the shared crate's bounded body reader can replace it.
+/// Reads `response`'s body through the shared bounded reader
+/// ([`copydesk::http_body::read_capped`]), refusing past `limit` bytes.
 pub(crate) async fn read_capped(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, CappedReadError> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(CappedReadError::TooLarge(limit));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(CappedReadError::Transport)? {
-        if body.len() + chunk.len() > limit {
-            return Err(CappedReadError::TooLarge(limit));
+    match copydesk::http_body::read_capped(response, limit).await {
+        Ok(body) => Ok(body.to_vec()),
+        Err(copydesk::http_body::BodyError::TooLarge { limit, .. }) => {
+            Err(CappedReadError::TooLarge(limit))
         }
-        body.extend_from_slice(&chunk);
+        Err(copydesk::http_body::BodyError::Read(error)) => Err(CappedReadError::Transport(error)),
     }
-    Ok(body)
 }
 
 /// Transport failures (connect, timeout, reset mid-body) are all worth a retry.
