@@ -13,7 +13,9 @@ use anyhow::Context as _;
 use super::context::recent_context;
 use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{queue_failure, store_failure, Deps};
-use crate::knowledge::{KnowledgeBackend, KnowledgeConfig, KnowledgeQuery};
+use crate::knowledge::{
+    KnowledgeBackend, KnowledgeConfig, KnowledgeQuery, LearnedAnswers, LearnedConfig, Passage,
+};
 
 impl Kind for LookupKnowledge {
     const ROLE: Role = Role::KNOWLEDGE;
@@ -23,11 +25,8 @@ impl Kind for LookupKnowledge {
         let backend = KnowledgeBackend::build(&config).context(
             "building the knowledge index (COPYDESK_KNOWLEDGE_DIR / COPYDESK_KNOWLEDGE_URL)",
         )?;
-        Ok(Handler::new(
-            setup.deps.clone(),
-            Arc::new(backend),
-            config.top_k,
-        ))
+        let learned = LearnedConfig::from_env(setup.env)?;
+        Ok(Handler::new(setup.deps.clone(), Arc::new(backend), config.top_k).with_learned(learned))
     }
 }
 
@@ -44,6 +43,8 @@ pub struct Handler {
     deps: Deps,
     backend: Arc<KnowledgeBackend>,
     top_k: usize,
+    /// Operators' earlier answers ("answered before" passages), when learning is on.
+    learned: Option<Arc<LearnedAnswers>>,
 }
 
 impl std::fmt::Debug for Handler {
@@ -61,7 +62,17 @@ impl Handler {
             deps,
             backend,
             top_k,
+            learned: None,
         }
+    }
+
+    /// Also offers operators' earlier final replies to similar questions of the same account
+    /// (read from the learning stream; see [`crate::knowledge::learned`]).
+    pub fn with_learned(mut self, config: LearnedConfig) -> Self {
+        self.learned = config
+            .enabled
+            .then(|| Arc::new(LearnedAnswers::new(self.deps.queue.clone(), config)));
+        self
     }
 
     /// Handles one attempt.
@@ -121,6 +132,7 @@ impl Handler {
                 (Vec::new(), true)
             }
         };
+        let passages = self.with_answers_before(&job, passages).await;
         let next = GenerateDraft {
             message: job,
             passages,
@@ -133,5 +145,27 @@ impl Handler {
             .await
             .map_err(queue_failure)?;
         Ok(())
+    }
+
+    /// `passages` plus the account's earlier answers to similar questions, best first, at
+    /// most `top_k`.
+    async fn with_answers_before(
+        &self,
+        job: &LookupKnowledge,
+        mut passages: Vec<Passage>,
+    ) -> Vec<Passage> {
+        let Some(learned) = &self.learned else {
+            return passages;
+        };
+        let answers = learned
+            .search(job.account_id, &job.content, self.top_k)
+            .await;
+        if answers.is_empty() {
+            return passages;
+        }
+        passages.extend(answers);
+        passages.sort_by(|a, b| b.relevance.total_cmp(&a.relevance));
+        passages.truncate(self.top_k);
+        passages
     }
 }
