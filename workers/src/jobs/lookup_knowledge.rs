@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use super::context::recent_context;
 use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{queue_failure, store_failure, Deps};
+use crate::drafting::DraftPolicy;
 use crate::knowledge::{
     KnowledgeBackend, KnowledgeConfig, KnowledgeQuery, LearnedAnswers, LearnedConfig, Passage,
 };
@@ -45,14 +46,29 @@ pub struct Handler {
     top_k: usize,
     /// Operators' earlier answers ("answered before" passages), when learning is on.
     learned: Option<Arc<LearnedAnswers>>,
+    /// The drafting policy's safety words, spelled right in the query (see [`knowledge_query`]).
+    policy: Arc<DraftPolicy>,
 }
 
-impl std::fmt::Debug for Handler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handler")
-            .field("top_k", &self.top_k)
-            .finish_non_exhaustive()
-    }
+/// The knowledge query for a customer message and the customer's recent messages. When the
+/// message has safety words (spelled right or with a typo, "leakin"), the query also asks
+/// for them as the policy spells them and for "safety steps", so the passage with the steps
+/// is found even when the customer's other words point at another section.
+pub fn knowledge_query(
+    message: &str,
+    customer_context: Vec<String>,
+    top_k: usize,
+    policy: &DraftPolicy,
+) -> KnowledgeQuery {
+    let safety = policy.safety_matches([message]);
+    let text = if safety.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{message} ({}; safety steps)", safety.join(", "))
+    };
+    KnowledgeQuery::new(text)
+        .with_context(customer_context)
+        .with_top_k(top_k)
 }
 
 impl Handler {
@@ -63,7 +79,14 @@ impl Handler {
             backend,
             top_k,
             learned: None,
+            policy: Arc::new(DraftPolicy::default()),
         }
+    }
+
+    /// Uses `policy`'s safety words in the query (the default policy's otherwise).
+    pub fn with_policy(mut self, policy: DraftPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     /// Also offers operators' earlier final replies to similar questions of the same account
@@ -112,15 +135,12 @@ impl Handler {
                 }),
             None => Vec::new(),
         };
-        let query = KnowledgeQuery::new(job.content.clone())
-            .with_context(
-                context
-                    .iter()
-                    .filter(|line| line.from_customer)
-                    .map(|line| line.text.clone())
-                    .collect(),
-            )
-            .with_top_k(self.top_k);
+        let customer_context = context
+            .iter()
+            .filter(|line| line.from_customer)
+            .map(|line| line.text.clone())
+            .collect();
+        let query = knowledge_query(&job.content, customer_context, self.top_k, &self.policy);
         let (passages, knowledge_degraded) = match self.backend.retrieve(&query).await {
             Ok(passages) => (passages, false),
             Err(error) if error.is_retryable() && !attempt.is_last() => {
