@@ -92,8 +92,7 @@ const REAL_WORDS: &[&str] = &[
 /// typo, and `word` is not a correctly spelled word of its own ([`REAL_WORDS`]).
 fn one_typo_from(word: &str, target: &str) -> bool {
     let (w, t): (Vec<char>, Vec<char>) = (word.chars().collect(), target.chars().collect());
-    if t.len() < TYPO_MIN_CHARS || w == t || w.first() != t.first() || REAL_WORDS.contains(&word)
-    {
+    if t.len() < TYPO_MIN_CHARS || w == t || w.first() != t.first() || REAL_WORDS.contains(&word) {
         return false;
     }
     match w.len() as isize - t.len() as isize {
@@ -157,15 +156,28 @@ mod tests {
         let found = |text: &str| matches_with_typos(&list, &words(text));
         assert_eq!(found("fiting keeps leakin gas"), vec!["leaking"]);
         assert_eq!(found("it is leakign"), vec!["leaking"]);
-        assert_eq!(found("a burnin smel"), Vec::<&str>::new(), "smell is too short");
+        assert_eq!(
+            found("a burnin smel"),
+            Vec::<&str>::new(),
+            "smell is too short"
+        );
         assert_eq!(found("a burnin smell"), vec!["burning smell"]);
-        assert!(found("I spoke to your agent").is_empty(), "short word, no typo");
-        assert!(found("new frames arrived").is_empty(), "a substitution is not a typo");
+        assert!(
+            found("I spoke to your agent").is_empty(),
+            "short word, no typo"
+        );
+        assert!(
+            found("new frames arrived").is_empty(),
+            "a substitution is not a typo"
+        );
         assert!(found("leaky").is_empty(), "two edits");
         assert!(found("eaking").is_empty(), "the first letter is kept");
         let brakes = phrases(["braking"]);
         assert!(matches_with_typos(&brakes, &words("my hose keeps breaking")).is_empty());
-        assert_eq!(matches_with_typos(&brakes, &words("brakng hard")), vec!["braking"]);
+        assert_eq!(
+            matches_with_typos(&brakes, &words("brakng hard")),
+            vec!["braking"]
+        );
         assert!(found("leakproof hose").is_empty());
     }
 }

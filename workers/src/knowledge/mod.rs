@@ -18,6 +18,7 @@ mod http;
 pub mod learned;
 pub mod llamaindex;
 mod markdown;
+mod spelling;
 
 #[cfg(test)]
 pub(crate) mod test_server;
