@@ -337,6 +337,11 @@ macro_rules! kind_count {
     };
 }
 
+/// Queues whose dead letters are owed to a customer (an approved reply not yet sent): the
+/// dead-letter store never trims them to stay within its bounds; only an operator's retry or
+/// purge removes them.
+pub const OWED_TO_CUSTOMERS: &[&str] = &[SendReply::QUEUE];
+
 /// How many job kinds there are.
 pub const KIND_COUNT: usize = job_kinds!(kind_count);
 

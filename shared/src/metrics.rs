@@ -42,6 +42,9 @@ pub const SPOOL_BYTES: &str = "copydesk_spool_bytes";
 pub const SPOOL_MAX_BYTES: &str = "copydesk_spool_max_bytes";
 /// Counter `{queue, reason}`: dead letters trimmed from the bounded store (`count` or `age`).
 pub const DEAD_LETTERS_TRIMMED_TOTAL: &str = "copydesk_dead_letters_trimmed_total";
+/// Counter `{queue}`: dead letters over the store's bound that were kept because they are
+/// owed to a customer (an approved reply not yet sent).
+pub const DEAD_LETTERS_TRIM_REFUSED_TOTAL: &str = "copydesk_dead_letters_trim_refused_total";
 /// Histogram `{decision}`: draft stored (ready for an operator) → operator's decision.
 pub const DECISION_SECONDS: &str = "copydesk_decision_seconds";
 /// Counter `{action, decision}`: decisions by the drafter's recommended action, so "did
@@ -189,6 +192,10 @@ fn describe() {
     describe_counter!(
         DEAD_LETTERS_TRIMMED_TOTAL,
         "Dead letters trimmed from the bounded store"
+    );
+    describe_counter!(
+        DEAD_LETTERS_TRIM_REFUSED_TOTAL,
+        "Dead letters over the store's bound kept because they are owed to a customer"
     );
     describe_histogram!(
         DECISION_SECONDS,

@@ -6,6 +6,7 @@ mod bad_input;
 mod big_messages;
 mod chatwoot;
 mod chatwoot_limits;
+mod dead_letter_bounds;
 mod fencing;
 mod ingress;
 mod lifecycle;

@@ -1,5 +1,8 @@
-//! The dead-letter store: jobs that failed for good, bounded by count and age (trimming is
-//! counted in `copydesk_dead_letters_trimmed_total`, never silent), listable, redrivable.
+//! The dead-letter store: jobs that failed for good, bounded by count, age and bytes
+//! (trimming is counted in `copydesk_dead_letters_trimmed_total`, never silent), listable,
+//! redrivable. Letters of the queues in [`crate::jobs::OWED_TO_CUSTOMERS`] (an approved reply
+//! not yet sent) are never trimmed: keeping one over a bound is counted in
+//! `copydesk_dead_letters_trim_refused_total`, and only `retry` or `purge` removes it.
 //!
 //! Keys: `Keys::dead_index()` (ZSET id → last failure ms), `Keys::dead_items()` (HASH id →
 //! JSON [`DeadLetter`]) and `Keys::dead_counts` (HASH queue → count, for depth).
@@ -12,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::consumer::ConsumerState;
 use super::{Keys, QueueClient, QueueError};
-use crate::metrics::DEAD_LETTERS_TRIMMED_TOTAL;
+use crate::metrics::{DEAD_LETTERS_TRIMMED_TOTAL, DEAD_LETTERS_TRIM_REFUSED_TOTAL};
 
 /// Largest batch `list` reads and `retry_all` redrives per round trip.
 const PAGE: usize = 500;
@@ -154,27 +157,38 @@ impl DeadLetters {
         }
     }
 
-    /// Redrives every dead letter (of one queue, if given); returns how many.
+    /// Redrives every dead letter (of one queue, if given) stored when the call starts, each
+    /// once; returns how many. A job that fails again and is dead-lettered during the call
+    /// waits for the next call, so this never loops on a letter that keeps failing.
     pub async fn retry_all(&self, queue: Option<&str>) -> Result<usize, QueueError> {
+        let mut conn = self.conn.clone();
+        // The snapshot: ids only, bounded by the store's own count bound.
+        let ids: Vec<String> = conn.zrange(self.keys.dead_index(), 0, -1).await?;
         let mut redriven = 0;
-        loop {
-            let filter = DeadLetterFilter {
-                queue: queue.map(str::to_owned),
-                error_contains: None,
-                limit: Some(PAGE),
-            };
-            let batch = self.list(&filter).await?;
-            if batch.is_empty() {
-                return Ok(redriven);
-            }
-            for letter in batch {
-                match self.retry(&letter.id).await {
+        for batch in ids.chunks(PAGE) {
+            let records: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(self.keys.dead_items())
+                .arg(batch)
+                .query_async(&mut conn)
+                .await?;
+            for (id, record) in batch.iter().zip(records) {
+                let Some(record) = record else { continue };
+                let wanted = match queue {
+                    None => true,
+                    Some(q) => serde_json::from_str::<DeadLetter>(&record)
+                        .is_ok_and(|letter| letter.queue == q),
+                };
+                if !wanted {
+                    continue;
+                }
+                match self.retry(id).await {
                     Ok(()) => redriven += 1,
                     Err(QueueError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
         }
+        Ok(redriven)
     }
 
     /// Deletes one dead letter; `NotFound` if absent.
@@ -233,7 +247,8 @@ pub(crate) async fn bury(
     static SCRIPT: OnceLock<Script> = OnceLock::new();
     let record = serde_json::to_string(letter).unwrap_or_default();
     let mut conn = state.conn.clone();
-    let (stored, aged, counted): (i64, Vec<String>, Vec<String>) =
+    type Trimmed = (i64, Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+    let (stored, aged, counted, sized, refused): Trimmed =
         script(&SCRIPT, include_str!("lua/dead.lua"))
             .key(&state.stream)
             .key(state.keys.dead_index())
@@ -248,14 +263,21 @@ pub(crate) async fn bury(
             .arg(state.settings.dead_letter_max)
             .arg(state.settings.dead_letter_max_age.as_millis() as u64)
             .arg(&state.consumer)
+            .arg(state.settings.dead_letter_max_bytes)
+            .arg(crate::jobs::OWED_TO_CUSTOMERS.join(","))
             .invoke_async(&mut conn)
             .await?;
-    for (queues, reason) in [(aged, "age"), (counted, "count")] {
+    for (queues, reason) in [(aged, "age"), (counted, "count"), (sized, "bytes")] {
         for queue in queues {
             tracing::warn!(queue = %queue, reason, "dead letter trimmed from the bounded store");
             metrics::counter!(DEAD_LETTERS_TRIMMED_TOTAL, "queue" => queue, "reason" => reason)
                 .increment(1);
         }
+    }
+    for queue in refused {
+        tracing::warn!(queue = %queue,
+            "dead letter over the store's bound kept: it is owed to a customer (retry or purge it)");
+        metrics::counter!(DEAD_LETTERS_TRIM_REFUSED_TOTAL, "queue" => queue).increment(1);
     }
     Ok(stored == 1)
 }

@@ -57,6 +57,9 @@ pub struct QueueSettings {
     pub dead_letter_max: usize,
     /// Dead letters older than this are trimmed.
     pub dead_letter_max_age: Duration,
+    /// Bytes of dead-letter records kept (oldest trimmed first), so a flood of big payloads
+    /// cannot fill Redis before the count bound is reached.
+    pub dead_letter_max_bytes: u64,
     /// Tick of the maintenance task (delayed-job promotion).
     pub maintenance_interval: Duration,
     /// Consumers idle this long with nothing pending are deleted from the group.
@@ -85,6 +88,7 @@ impl Default for QueueSettings {
             backoff_max: Duration::from_secs(300),
             dead_letter_max: 10_000,
             dead_letter_max_age: Duration::from_secs(30 * 24 * 3600),
+            dead_letter_max_bytes: 64 * 1024 * 1024,
             maintenance_interval: Duration::from_millis(250),
             consumer_idle_limit: Duration::from_secs(3600),
             shutdown_deadline: Duration::from_secs(25),
@@ -138,6 +142,20 @@ impl QueueSettings {
                 "COPYDESK_DEAD_LETTER_MAX_AGE_SECS",
                 d.dead_letter_max_age,
             )?,
+            dead_letter_max_bytes: match parsed_or(
+                env,
+                "COPYDESK_DEAD_LETTER_MAX_BYTES",
+                d.dead_letter_max_bytes,
+            )? {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        var: "COPYDESK_DEAD_LETTER_MAX_BYTES",
+                        value: "0".into(),
+                        reason: "must be at least 1".into(),
+                    })
+                }
+                bytes => bytes,
+            },
             maintenance_interval: millis_or(
                 env,
                 "COPYDESK_MAINTENANCE_INTERVAL_MS",

@@ -10,4 +10,5 @@ if ok and type(d) == 'table' and type(d.queue) == 'string' then q = d.queue end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[3], q, -1)
+redis.call('HINCRBY', KEYS[3], ':bytes', -#rec)
 return 1
