@@ -70,9 +70,15 @@ impl Application {
             draining: CancellationToken::new(),
         };
         let ops = match config.ops {
-            Some(ops) => {
-                Some(crate::ops::OpsServer::build(ops, &state.queue, state.draining.clone()).await?)
-            }
+            Some(ops) => Some(
+                crate::ops::OpsServer::build(
+                    ops,
+                    &state.queue,
+                    state.spool.clone(),
+                    state.draining.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
         Ok(Self {

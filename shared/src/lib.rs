@@ -1,5 +1,6 @@
 //! Copydesk's shared library: what two or more crates of the fleet use.
 //!
+//! - [`approval_facts`]: an approval item's team and the evidence its drafter saw (console).
 //! - [`approvals`]: the approval store (drafts waiting for operators).
 //! - [`chatwoot`]: the Chatwoot REST client (classified errors, config section).
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
@@ -12,9 +13,11 @@
 //! - [`metrics`]: every Prometheus metric name, declared once, and the exporter.
 //! - [`queue`]: the Redis Streams queue layer (producer, apalis backend, dead letters).
 //! - [`signature`]: Chatwoot webhook signature verification (HMAC-SHA256, several secrets).
+//! - [`stats`]: the console's stats (drafts, decisions, FRT/TTR, SLA breaches) from stored data.
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
 //! - [`telemetry`]: tracing setup.
 
+pub mod approval_facts;
 pub mod approvals;
 pub mod chatwoot;
 pub mod config;
@@ -29,6 +32,7 @@ pub mod operator;
 pub mod queue;
 pub mod shutdown;
 pub mod signature;
+pub mod stats;
 pub mod telemetry;
 
 pub use jobs::{Job, JobMeta};

@@ -7,3 +7,4 @@ mod decisions;
 mod embedded;
 mod harness;
 mod signin;
+mod stats;

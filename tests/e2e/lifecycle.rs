@@ -255,6 +255,27 @@ async fn a_scripted_conversation_gives_the_hand_computed_first_response_and_reso
     let replayed = h.script(&script).await;
     assert!(replayed.is_empty(), "{replayed:?}");
     assert_eq!(h.state(301).await, state);
+
+    // The console's stats stream got each first response and resolution once, replay or not.
+    let queue = h.queue().await;
+    let mut conn = queue.connection();
+    let (samples, capped) = copydesk::stats::read_lifecycle(&mut conn, queue.keys(), 0, 100)
+        .await
+        .expect("samples read");
+    assert!(!capped);
+    let mut seen: Vec<(copydesk::stats::SampleKind, f64)> =
+        samples.iter().map(|s| (s.kind, s.seconds)).collect();
+    seen.sort_by(|a, b| a.1.total_cmp(&b.1));
+    use copydesk::stats::SampleKind::{FirstResponse, Resolution};
+    assert_eq!(
+        seen,
+        [
+            (FirstResponse, 120.0),
+            (FirstResponse, 300.0),
+            (Resolution, 1800.0),
+            (Resolution, 3600.0)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use copydesk::approval_facts::DraftEvidence;
 use copydesk::approvals::{now_ms, ApprovalItem, ApprovalStatus, Decision};
 use copydesk::operator::{unusable_draft, DecisionOutcome, OperatorError};
 use http::{Request, Response, StatusCode};
@@ -122,6 +123,15 @@ pub(crate) async fn view(
         .map(|s| s.relevance)
         .fold(0.0_f32, f32::max);
     let newer = newer_draft(ctx, item).await;
+    let evidence = {
+        let mut conn = ctx.ops.queue.connection();
+        copydesk::approval_facts::evidence(&mut conn, ctx.ops.queue.keys(), &doc.id)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, approval = %doc.id, "console: draft evidence not read");
+                None
+            })
+    };
     html! {
         article.draft data-id=(doc.id) {
             @if let Some(notice) = &notice {
@@ -143,28 +153,18 @@ pub(crate) async fn view(
                 @for d in &doc.degraded { span.flag.flag-degraded { "degraded: " (d) } }
                 @if doc.placeholder { span.flag.flag-placeholder { "placeholder: write the reply yourself" } }
             }
+            section aria-labelledby="context-h" {
+                h2 id="context-h" { "Recent conversation (as the drafter saw it)" }
+                (conversation_lines(evidence.as_ref()))
+            }
             section aria-labelledby="customer-h" {
                 h2 id="customer-h" { "Customer wrote" }
                 blockquote.customer id="customer-message" { (doc.customer_message) }
             }
             section aria-labelledby="why-h" {
                 h2 id="why-h" { "Why this confidence" }
-                ul.why {
-                    li { "Best retrieval relevance: " (format!("{:.2}", top_relevance)) " across " (doc.sources.len()) " source(s)" }
-                    li { "Safety words: " @if doc.safety { "found" } @else { "none" } }
-                    li { "Drafted by: " (doc.drafter) }
-                }
-                @if !doc.sources.is_empty() {
-                    h3 { "Sources" }
-                    ul.sources {
-                        @for source in &doc.sources {
-                            li { details {
-                                summary { (source.title) " (" (format!("{:.2}", source.relevance)) ")" }
-                                p.source-path { (source.source) }
-                            } }
-                        }
-                    }
-                }
+                (why(doc, evidence.as_ref(), top_relevance))
+                (sources(doc, evidence.as_ref()))
             }
             @if item.status == ApprovalStatus::Pending {
                 (forms(ctx, item, &action_url, back, &field))
@@ -179,6 +179,85 @@ pub(crate) async fn view(
                     blockquote.draft-text { (doc.draft) }
                 }
             }
+        }
+    }
+}
+
+/// The conversation lines the drafter got, oldest first.
+fn conversation_lines(evidence: Option<&DraftEvidence>) -> Markup {
+    html! {
+        @match evidence {
+            None => { p.hint id="context-missing" { "Not recorded for this draft." } }
+            Some(e) if e.context.is_empty() => { p.hint id="context-empty" { "No earlier messages: this was the first." } }
+            Some(e) => {
+                @if e.context_omitted > 0 {
+                    p.hint { (e.context_omitted) " older message(s) not shown." }
+                }
+                ol.context id="context" {
+                    @for line in &e.context {
+                        li class=(if line.from_customer { "from-customer" } else { "from-agent" }) {
+                            span.who { @if line.from_customer { "Customer" } @else { "Agent" } ": " }
+                            (line.text) @if line.cut { "…" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the confidence came from: retrieval relevance, coverage, penalties, safety words.
+fn why(doc: &copydesk::approvals::DraftDoc, evidence: Option<&DraftEvidence>, top: f32) -> Markup {
+    let basis = evidence.map(|e| &e.basis);
+    html! {
+        ul.why id="why" {
+            li { "Retrieval relevance (best passage used): "
+                strong { (format!("{:.2}", basis.map_or(top, |b| b.retrieval))) }
+                " across " (doc.sources.len()) " source(s)" }
+            @if let Some(b) = basis {
+                li { "Coverage (share of the question's terms the passages contain): "
+                    strong { (format!("{:.0}%", b.coverage * 100.0)) } }
+                @if b.degraded { li { "Knowledge lookup failed: confidence halved" } }
+                @if b.out_of_scope { li { "The knowledge refers the question elsewhere: confidence lowered" } }
+                li id="safety-words" { "Safety words: "
+                    @if b.safety_words.is_empty() { "none" } @else { strong { (b.safety_words.join(", ")) } } }
+            } @else {
+                li { "Safety words: " @if doc.safety { "found" } @else { "none" } }
+            }
+            li { "Drafted by: " (doc.drafter) }
+        }
+    }
+}
+
+/// The passages, each expandable to its text; without stored evidence, the draft's sources.
+fn sources(doc: &copydesk::approvals::DraftDoc, evidence: Option<&DraftEvidence>) -> Markup {
+    html! {
+        @match evidence {
+            Some(e) if !e.passages.is_empty() => {
+                h3 { "Sources" }
+                ul.sources id="sources" {
+                    @for p in &e.passages {
+                        li { details {
+                            summary { (p.title) " (" (format!("{:.2}", p.relevance)) ")"
+                                @if p.used { " " span.flag { "used" } } }
+                            p.source-path { (p.source) }
+                            blockquote.passage { (p.text) @if p.cut { "…" } }
+                        } }
+                    }
+                }
+            }
+            _ => { @if !doc.sources.is_empty() {
+                h3 { "Sources" }
+                ul.sources id="sources" {
+                    @for source in &doc.sources {
+                        li { details {
+                            summary { (source.title) " (" (format!("{:.2}", source.relevance)) ")" }
+                            p.source-path { (source.source) }
+                            p.hint { "The passage text was not recorded for this draft." }
+                        } }
+                    }
+                }
+            } }
         }
     }
 }

@@ -8,7 +8,8 @@
 //!   or the ops token.
 //! - [`http`]: response building, security headers (CSP), same-origin check, forms.
 //! - [`pages`]: the layout and the small pages; [`queue`]: the queue; [`draft`]: the draft
-//!   page and the decisions; [`admin`]: dead letters and queues.
+//!   page and the decisions; [`admin`]: dead letters, queues and the spool; [`stats`]: the
+//!   stats page (rates, medians, FRT/TTR, SLA breaches as SVG charts).
 //! - `/ui/events` is the ops event stream behind the session cookie; the page's script turns
 //!   each event into one row fetched from `/ui/fragments/row/{id}` (deltas, not the list).
 
@@ -19,8 +20,10 @@ pub mod draft;
 pub mod http;
 pub mod pages;
 pub mod queue;
+pub mod search;
 pub mod session;
 pub mod signin;
+pub mod stats;
 
 use ::http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -37,6 +40,8 @@ pub struct Console {
     pub(crate) config: ConsoleConfig,
     pub(crate) sessions: Sessions,
     pub(crate) http: reqwest::Client,
+    /// The queue's filter index (see [`search`]).
+    pub(crate) index: search::QueueIndex,
 }
 
 impl Console {
@@ -50,6 +55,7 @@ impl Console {
             sessions: Sessions::new(queue.clone(), config.session_ttl),
             config,
             http,
+            index: search::QueueIndex::default(),
         }
     }
 }
@@ -141,6 +147,7 @@ async fn route(ops: &OpsState, console: &Console, request: Request<Incoming>) ->
             admin::dead_letter_action(&ctx, rest, &request).await
         }
         (&Method::GET, ["queues"]) => admin::queues(&ctx).await,
+        (&Method::GET, ["stats"]) => stats::page(&ctx).await,
         _ => pages::not_found(&ctx.user, "There is no such page in the console."),
     }
 }

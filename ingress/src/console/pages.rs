@@ -67,6 +67,7 @@ pub(crate) fn layout(page: Page<'_>, content: Markup) -> Markup {
                             a href="/ui/" { "Queue" }
                             a href="/ui/dead-letters" { "Dead letters" }
                             a href="/ui/queues" { "Queues" }
+                            a href="/ui/stats" { "Stats" }
                         }
                         form.signout method="post" action="/ui/signout" {
                             span.who { (user.name) " · " (user.role) }

@@ -8,6 +8,7 @@ use maud::{html, Markup};
 
 use super::http::{encode, html as html_response};
 use super::pages::{self, age, layout, Page};
+use super::search::Entry;
 use super::Ctx;
 use crate::ops::request::Query;
 use crate::ops::OpsBody;
@@ -20,12 +21,16 @@ pub const MAX_SCAN: usize = 20_000;
 pub const MAX_SEARCH: usize = 200;
 /// How much of the customer's text a row shows.
 const EXCERPT_CHARS: usize = 240;
+/// The team filter value of drafts routing named no team for (shown as "—").
+pub const NO_TEAM: &str = "none";
 
 /// The queue's filters, from the query string.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Filters {
     priority: Option<Priority>,
     action: Option<Action>,
+    /// A team name, or [`NO_TEAM`].
+    team: Option<String>,
     search: Option<String>,
     page: usize,
 }
@@ -46,6 +51,13 @@ impl Filters {
                 return Err(format!("unknown action {other:?} (send, review, escalate)"))
             }
         };
+        let team = match query.get("team").map(str::trim) {
+            None | Some("any" | "") => None,
+            Some(team) if team.chars().count() > copydesk::approval_facts::MAX_TEAM_CHARS => {
+                return Err("the team name is too long".into())
+            }
+            Some(team) => Some(team.to_owned()),
+        };
         let search = query.get("q").map(str::trim).filter(|q| !q.is_empty());
         if search.is_some_and(|q| q.chars().count() > MAX_SEARCH) {
             return Err(format!(
@@ -59,23 +71,41 @@ impl Filters {
         Ok(Self {
             priority,
             action,
+            team,
             search: search.map(str::to_lowercase),
             page,
         })
     }
 
     fn active(&self) -> bool {
-        self.priority.is_some() || self.action.is_some() || self.search.is_some()
+        self.priority.is_some()
+            || self.action.is_some()
+            || self.team.is_some()
+            || self.search.is_some()
     }
 
-    fn matches(&self, item: &ApprovalItem) -> bool {
-        self.priority.is_none_or(|p| p == item.doc.priority)
-            && self.action.is_none_or(|a| a == item.doc.action)
-            && self.search.as_ref().is_none_or(|q| {
-                item.doc.customer_message.to_lowercase().contains(q)
-                    || item.doc.draft.to_lowercase().contains(q)
-                    || item.doc.conversation_id.to_string() == *q
-            })
+    fn team_matches(&self, team: Option<&str>) -> bool {
+        match self.team.as_deref() {
+            None => true,
+            Some(NO_TEAM) => team.is_none(),
+            Some(wanted) => team == Some(wanted),
+        }
+    }
+
+    /// Whether an indexed pending draft passes the filters.
+    pub(crate) fn matches_entry(&self, entry: &Entry) -> bool {
+        self.priority.is_none_or(|p| p == entry.priority)
+            && self.action.is_none_or(|a| a == entry.action)
+            && self.team_matches(entry.team.as_deref())
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|q| entry.text.contains(q.as_str()) || entry.conversation == *q)
+    }
+
+    /// Whether a pending item with its recorded team passes (as its index entry would).
+    fn matches(&self, item: &ApprovalItem, team: Option<&str>) -> bool {
+        self.matches_entry(&Entry::new(&item.doc, team.map(str::to_owned)))
     }
 
     fn query_string(&self, page: usize) -> String {
@@ -86,6 +116,9 @@ impl Filters {
         if let Some(a) = self.action {
             out.push_str(&format!("&action={}", a.as_str()));
         }
+        if let Some(t) = &self.team {
+            out.push_str(&format!("&team={}", encode(t)));
+        }
         if let Some(q) = &self.search {
             out.push_str(&format!("&q={}", encode(q)));
         }
@@ -93,11 +126,25 @@ impl Filters {
     }
 }
 
+/// A pending item with the team routing recorded for it (`None`: "—").
+pub(crate) type Listed = (ApprovalItem, Option<String>);
+
+/// The recorded teams of `items`, in order.
+async fn with_teams(
+    ctx: &Ctx<'_>,
+    items: Vec<ApprovalItem>,
+) -> Result<Vec<Listed>, copydesk::approvals::ApprovalError> {
+    let ids: Vec<String> = items.iter().map(|i| i.doc.id.clone()).collect();
+    let mut conn = ctx.ops.queue.connection();
+    let teams = copydesk::approval_facts::teams(&mut conn, ctx.ops.queue.keys(), &ids).await?;
+    Ok(items.into_iter().zip(teams).collect())
+}
+
 /// One page of the queue and the number of pending items (all of them, and those matching).
 pub(crate) async fn load(
     ctx: &Ctx<'_>,
     filters: &Filters,
-) -> Result<(Vec<ApprovalItem>, u64, usize), copydesk::approvals::ApprovalError> {
+) -> Result<(Vec<Listed>, u64, usize), copydesk::approvals::ApprovalError> {
     let store = ctx.ops.operator.approvals();
     let pending = store.pending_count().await?;
     let offset = (filters.page - 1) * PAGE_SIZE;
@@ -108,26 +155,24 @@ pub(crate) async fn load(
         let items = store
             .list(Some(ApprovalStatus::Pending), offset, PAGE_SIZE)
             .await?;
-        return Ok((items, pending, pending as usize));
+        return Ok((with_teams(ctx, items).await?, pending, pending as usize));
     }
-    let mut matched = Vec::new();
-    let mut total = 0usize;
-    let mut start = 0usize;
-    while start < MAX_SCAN && (start as u64) < pending {
-        let batch = store
-            .list(Some(ApprovalStatus::Pending), start, 500)
-            .await?;
-        if batch.is_empty() {
-            break;
-        }
-        start += batch.len();
-        for item in batch.into_iter().filter(|i| filters.matches(i)) {
-            if total >= offset && matched.len() < PAGE_SIZE {
-                matched.push(item);
-            }
-            total += 1;
-        }
-    }
+    let ids = ctx
+        .console
+        .index
+        .matching(&ctx.ops.queue, |entry| filters.matches_entry(entry))
+        .await?;
+    let total = ids.len();
+    let page: Vec<&String> = ids.iter().skip(offset).take(PAGE_SIZE).collect();
+    let fetched = futures::future::try_join_all(page.iter().map(|id| store.get(id))).await?;
+    let matched = fetched
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let team = ctx.console.index.team(&item.doc.id);
+            (item, team)
+        })
+        .collect();
     Ok((matched, pending, total))
 }
 
@@ -187,7 +232,7 @@ fn flash_text(done: &str, id: Option<&str>) -> String {
 pub(crate) fn render(
     ctx: &Ctx<'_>,
     filters: &Filters,
-    items: &[ApprovalItem],
+    items: &[Listed],
     pending: u64,
     matching: usize,
     flash: Option<String>,
@@ -216,6 +261,15 @@ pub(crate) fn render(
                     }
                 }
             }
+            label { "Team "
+                select name="team" {
+                    option value="any" { "any" }
+                    @for t in &ctx.console.config.teams {
+                        option value=(t) selected[filters.team.as_deref() == Some(t.as_str())] { (t) }
+                    }
+                    option value=(NO_TEAM) selected[filters.team.as_deref() == Some(NO_TEAM)] { "— (none)" }
+                }
+            }
             label { "Search "
                 input type="search" name="q" maxlength=(MAX_SEARCH) value=[filters.search.as_deref()];
             }
@@ -228,11 +282,11 @@ pub(crate) fn render(
             caption.visually-hidden { "Pending drafts, urgent first, then oldest" }
             thead { tr {
                 th scope="col" { "Priority" } th scope="col" { "Age" } th scope="col" { "Customer" }
-                th scope="col" { "Action" } th scope="col" { "Confidence" } th scope="col" { "Flags" }
+                th scope="col" { "Action" } th scope="col" { "Confidence" } th scope="col" { "Team" } th scope="col" { "Flags" }
                 th scope="col" { "Chatwoot" }
             } }
             tbody id="queue-rows" {
-                @for item in items { (row(ctx, item, now)) }
+                @for (item, team) in items { (row(ctx, item, team.as_deref(), now)) }
             }
         }
         @if pages > 1 {
@@ -258,7 +312,7 @@ fn score(item: &ApprovalItem) -> i64 {
 }
 
 /// One queue row.
-pub(crate) fn row(ctx: &Ctx<'_>, item: &ApprovalItem, now: i64) -> Markup {
+pub(crate) fn row(ctx: &Ctx<'_>, item: &ApprovalItem, team: Option<&str>, now: i64) -> Markup {
     let doc = &item.doc;
     let excerpt: String = doc.customer_message.chars().take(EXCERPT_CHARS).collect();
     let cut = doc.customer_message.chars().count() > EXCERPT_CHARS;
@@ -276,6 +330,7 @@ pub(crate) fn row(ctx: &Ctx<'_>, item: &ApprovalItem, now: i64) -> Markup {
             }
             td { (doc.action.as_str()) }
             td { (doc.confidence) "%" }
+            td.team { (team.unwrap_or("—")) }
             td.flags {
                 @if doc.safety { span.flag.flag-safety { "safety" } }
                 @if doc.vip { span.flag.flag-vip { "VIP" } }
@@ -304,14 +359,19 @@ pub(crate) async fn row_fragment(
         _ => (None, 0),
     };
     let mut response = match item {
-        Some(item) if item.status == ApprovalStatus::Pending && filters.matches(&item) => {
-            html_response(StatusCode::OK, row(ctx, &item, now_ms()))
+        Some(item) if item.status == ApprovalStatus::Pending => {
+            let team = with_teams(ctx, vec![item])
+                .await
+                .ok()
+                .and_then(|mut rows| rows.pop());
+            match team {
+                Some((item, team)) if filters.matches(&item, team.as_deref()) => {
+                    html_response(StatusCode::OK, row(ctx, &item, team.as_deref(), now_ms()))
+                }
+                _ => no_content(),
+            }
         }
-        _ => {
-            let mut empty = Response::new(super::http::full(bytes::Bytes::new()));
-            *empty.status_mut() = StatusCode::NO_CONTENT;
-            empty
-        }
+        _ => no_content(),
     };
     if let Ok(value) = HeaderValue::from_str(&pending.to_string()) {
         response.headers_mut().insert("x-copydesk-pending", value);
@@ -320,4 +380,10 @@ pub(crate) async fn row_fragment(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+fn no_content() -> Response<OpsBody> {
+    let mut empty = Response::new(super::http::full(bytes::Bytes::new()));
+    *empty.status_mut() = StatusCode::NO_CONTENT;
+    empty
 }

@@ -57,6 +57,8 @@ pub(crate) struct OpsState {
     token: SecretString,
     /// The operator console (`/ui/`), if configured.
     pub(crate) console: Option<crate::console::Console>,
+    /// The ingress's spool, if configured (the console's queues page shows its state).
+    pub(crate) spool: Option<crate::spool::Spool>,
     /// Opens the event streams' own connections (`XREAD BLOCK` must not share one).
     pub(crate) redis: redis::Client,
     /// Open event streams, at most [`events::MAX_STREAMS`].
@@ -99,6 +101,7 @@ impl OpsServer {
     pub async fn build(
         config: OpsConfig,
         queue: &QueueClient,
+        spool: Option<crate::spool::Spool>,
         draining: CancellationToken,
     ) -> Result<Self, StartupError> {
         if config.token.expose_secret().trim().is_empty() {
@@ -114,6 +117,7 @@ impl OpsServer {
             console: config
                 .console
                 .map(|console| crate::console::Console::new(console, queue)),
+            spool,
             redis,
             streams: Arc::new(Semaphore::new(events::MAX_STREAMS)),
             draining,

@@ -15,6 +15,8 @@
 //! | `routing:{a}:round_robin` | string | round-robin cursors |
 //! | `assign:{a}:waiting`, `…:entries`, `…:lock` | zset, hash, string | waiting list |
 //! | `post-lock:{idempotency key}` | string | lock of one post-once message |
+//! | `approval-evidence:{id}` | string | what the drafter saw (context, passages), with a TTL |
+//! | `stats:lifecycle` | stream | FRT/TTR samples and SLA breaches for the console's stats |
 
 /// Consumer group every worker of a queue joins.
 pub const GROUP: &str = "workers";
@@ -185,6 +187,18 @@ impl Keys {
     /// The console's sign-in attempt counter of one client address in one minute.
     pub fn console_signin_attempts(&self, client: &str, minute: i64) -> String {
         self.under(&format!("ui:signin:{client}:{minute}"))
+    }
+
+    /// What the drafter saw for an approval item (`approval-evidence:{id}`, JSON with a TTL):
+    /// see `copydesk::approval_facts`.
+    pub fn approval_evidence(&self, id: &str) -> String {
+        self.under(&format!("approval-evidence:{id}"))
+    }
+
+    /// The stream of lifecycle samples (first response, resolution, SLA breaches) the
+    /// console's stats page reads: see `copydesk::stats`.
+    pub fn stats_lifecycle(&self) -> String {
+        self.under("stats:lifecycle")
     }
 
     /// A key for tests and tools outside the product's own (e.g. a test's `processed` set).

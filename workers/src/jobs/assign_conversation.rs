@@ -316,8 +316,11 @@ impl Handler {
                     safety,
                     escalation_team: None,
                 };
-                self.route(chatwoot, job.account_id, &conversation, input, true)
-                    .await
+                let routed = self
+                    .route(chatwoot, job.account_id, &conversation, input, true)
+                    .await?;
+                self.record_team(approval_id, &routed, &conversation).await;
+                Ok(routed)
             }
             AssignReason::Escalation {
                 approval_id,
@@ -369,6 +372,36 @@ impl Handler {
                 .await?;
                 Ok(routed)
             }
+        }
+    }
+
+    /// Records on the approval item the team the drafted conversation went to (the routed
+    /// team, or the team it already had in Chatwoot when its assignee kept it), for the
+    /// console's queue. Best effort: the assignment is done whether or not this is stored.
+    async fn record_team(&self, approval_id: &str, routed: &Routed, conversation: &Conversation) {
+        let team = match routed {
+            Routed::Assigned { team, .. } | Routed::Waiting { team, .. } => {
+                Some(team.name.as_str())
+            }
+            Routed::Kept { .. } => conversation
+                .meta
+                .team
+                .as_ref()
+                .map(|t| t.name.as_str())
+                .filter(|n| !n.trim().is_empty()),
+            Routed::Skipped(_) => None,
+        };
+        let Some(team) = team else { return };
+        let mut conn = self.deps.queue.connection();
+        if let Err(error) = copydesk::approval_facts::record_team(
+            &mut conn,
+            self.deps.queue.keys(),
+            approval_id,
+            team,
+        )
+        .await
+        {
+            tracing::warn!(approval = %approval_id, %error, "team not recorded on the approval item");
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use copydesk::approval_facts::{self, ConfidenceBasis, DraftEvidence};
 use copydesk::approvals::{self, ApprovalStore, CreateOutcome, DraftDoc, SourceRef};
 use copydesk::events::{publish_event, EventKind};
 use copydesk::jobs::{AssignConversation, AssignReason, GenerateDraft, JobMeta, PostNote};
@@ -12,6 +13,7 @@ use copydesk::queue::{JobAttempt, JobError, NewJob};
 
 use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{queue_failure, store_failure, Deps};
+use crate::drafting::confidence::ConfidenceInputs;
 use crate::drafting::{
     ContextMessage, Degradation, Draft, DraftRequest, Drafter, DrafterKind, DraftingConfig,
 };
@@ -87,6 +89,7 @@ impl Handler {
             }
         };
         let doc = draft_doc(id, &job, &draft);
+        self.store_evidence(&doc.id, &job, &request, &draft).await;
         let outcome = self
             .deps
             .approvals
@@ -103,6 +106,54 @@ impl Handler {
             self.announce(&doc).await;
         }
         self.enqueue_follow_ups(&job, &doc).await
+    }
+
+    /// Stores what the drafter saw (conversation lines, passages with their text, the
+    /// confidence's inputs) for the console's draft page, before the item itself so a retry
+    /// after a crash in between finds it. Best effort: drafting does not depend on it.
+    async fn store_evidence(
+        &self,
+        id: &str,
+        job: &GenerateDraft,
+        request: &DraftRequest,
+        draft: &Draft,
+    ) {
+        let used = |source: &str| draft.sources.iter().any(|s| s.source == source);
+        let used_passages: Vec<&copydesk::jobs::Passage> =
+            job.passages.iter().filter(|p| used(&p.source)).collect();
+        let inputs = ConfidenceInputs::measure(
+            &request.question(),
+            &used_passages,
+            request.knowledge_degraded,
+            draft.out_of_scope,
+        );
+        let evidence = DraftEvidence::bounded(
+            job.context
+                .iter()
+                .map(|l| (l.from_customer, l.text.as_str())),
+            job.passages.iter().map(|p| {
+                (
+                    p.source.as_str(),
+                    p.title.as_str(),
+                    p.text.as_str(),
+                    p.relevance,
+                    used(&p.source),
+                )
+            }),
+            ConfidenceBasis {
+                retrieval: inputs.retrieval,
+                coverage: inputs.coverage,
+                degraded: inputs.degraded,
+                out_of_scope: inputs.out_of_scope,
+                safety_words: draft.safety_matches.clone(),
+            },
+        );
+        let mut conn = self.deps.queue.connection();
+        if let Err(error) =
+            approval_facts::store_evidence(&mut conn, self.deps.queue.keys(), id, &evidence).await
+        {
+            tracing::warn!(approval = %id, %error, "draft evidence not stored");
+        }
     }
 
     /// Publishes the `draft` event for live operator views (best effort: the item is stored

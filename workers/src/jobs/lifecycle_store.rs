@@ -15,6 +15,9 @@
 //! loser reads again and re-applies, so no update is lost. (`WATCH`/`MULTI` would need a
 //! dedicated connection per update; the workers share one multiplexed connection.)
 //!
+//! Every first response, resolution and SLA breach a write produces is also appended to the
+//! console's stats stream (`stats:lifecycle`, see [`copydesk::stats`]).
+//!
 //! A closed conversation leaves the index and its state expires after
 //! [`CLOSED_STATE_TTL`]: Copydesk's tracking ends there (see [`crate::lifecycle`]).
 
@@ -26,7 +29,9 @@ use rand::Rng;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use crate::lifecycle::{ConversationState, LifecycleEffect, LifecyclePolicy, Status};
+use copydesk::stats::{self, LifecycleSample, SampleKind};
+
+use crate::lifecycle::{ConversationState, LifecycleEffect, LifecyclePolicy, SlaKind, Status};
 
 /// How long a closed conversation's state is kept (so a late event still finds it).
 pub const CLOSED_STATE_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -294,6 +299,7 @@ impl LifecycleStore {
                 .invoke_async(&mut conn)
                 .await?;
             if written >= 0 {
+                self.record_samples(&effects).await;
                 return Ok(Update {
                     before,
                     after,
@@ -309,6 +315,49 @@ impl LifecycleStore {
             account_id,
             conversation_id,
         })
+    }
+
+    /// Appends the effects' first response, resolution and SLA breach samples to the stats
+    /// stream the console reads ([`copydesk::stats`]). Only a step that wrote its state gets
+    /// here, so a replayed event adds nothing; best effort (a failure is logged, the state
+    /// change stands).
+    async fn record_samples(&self, effects: &[LifecycleEffect]) {
+        let now = copydesk::approvals::now_ms();
+        let samples: Vec<LifecycleSample> = effects
+            .iter()
+            .filter_map(|effect| {
+                let (kind, priority, seconds) = match effect {
+                    LifecycleEffect::FirstResponse { priority, seconds } => {
+                        (SampleKind::FirstResponse, *priority, *seconds)
+                    }
+                    LifecycleEffect::Resolved { priority, seconds } => {
+                        (SampleKind::Resolution, *priority, *seconds)
+                    }
+                    LifecycleEffect::SlaBreach { priority, kind } => (
+                        match kind {
+                            SlaKind::FirstResponse => SampleKind::FirstResponseBreach,
+                            SlaKind::Resolution => SampleKind::ResolutionBreach,
+                        },
+                        *priority,
+                        0.0,
+                    ),
+                    _ => return None,
+                };
+                Some(LifecycleSample {
+                    kind,
+                    priority,
+                    seconds,
+                    at_ms: now,
+                })
+            })
+            .collect();
+        if samples.is_empty() {
+            return;
+        }
+        let mut conn = self.conn.clone();
+        if let Err(error) = stats::record_lifecycle(&mut conn, &self.keys, &samples, now).await {
+            tracing::warn!(%error, "lifecycle stats samples not recorded");
+        }
     }
 
     /// Up to `limit` tracked conversations due at `now_ms`, earliest first.
