@@ -154,7 +154,7 @@ async fn the_store_is_bounded_by_bytes_too() {
         bytes + one > 100_000,
         "no more trimmed than needed: {kept} letters, {bytes} bytes"
     );
-    assert!(kept >= 2 && kept < 12, "{kept}");
+    assert!((2..12).contains(&kept), "{kept}");
     // The newest are the ones kept.
     assert!(letters.iter().any(|l| l.job_id.starts_with("big-11-")));
     assert!(!letters.iter().any(|l| l.job_id.starts_with("big-0-")));
