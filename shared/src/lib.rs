@@ -1,5 +1,6 @@
 //! Copydesk's shared library: what two or more crates of the fleet use.
 //!
+//! - [`accounts`]: Chatwoot accounts bound to their API token, webhook secrets, legacy token.
 //! - [`approvals`]: the approval store (drafts waiting for operators).
 //! - [`chatwoot`]: the Chatwoot REST client (classified errors, config section).
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
@@ -15,6 +16,7 @@
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
 //! - [`telemetry`]: tracing setup.
 
+pub mod accounts;
 pub mod approvals;
 pub mod chatwoot;
 pub mod config;

@@ -1,5 +1,6 @@
 //! End-to-end tests.
 
+mod accounts;
 mod assignment;
 mod bad_input;
 mod big_messages;

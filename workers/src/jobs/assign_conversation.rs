@@ -252,19 +252,12 @@ impl Handler {
         job: &AssignConversation,
         _attempt: JobAttempt,
     ) -> Result<Routed, JobError> {
-        let chatwoot = self.chatwoot()?;
-        if job.account_id != chatwoot.account_id() {
-            return Err(JobError::permanent(anyhow!(
-                "job for Chatwoot account {} but this assigner serves account {} \
-                 (CHATWOOT_ACCOUNT_ID)",
-                job.account_id,
-                chatwoot.account_id()
-            )));
-        }
+        // The job's own account, with its own token; an unconfigured one is a permanent error.
+        let chatwoot = self.deps.chatwoot_for(job.account_id)?;
         let conversation_id = job.conversation_id;
         match &job.reason {
             AssignReason::AgentOnline => {
-                let pass = self.assign_waiting().await?;
+                let pass = self.assign_waiting_in(job.account_id).await?;
                 tracing::info!(assigned = pass.assigned, "agent online: waiting-list pass");
                 Ok(Routed::Skipped("waiting-list pass"))
             }
@@ -459,13 +452,18 @@ impl Handler {
         self.table.is_vip(contact, &conversation.custom_attributes)
     }
 
-    fn chatwoot(&self) -> Result<&ChatwootClient, JobError> {
-        self.deps.chatwoot.as_deref().ok_or_else(|| {
-            JobError::permanent(anyhow!(
-                "the assigner needs the Chatwoot API: set CHATWOOT_BASE_URL, \
-                 CHATWOOT_API_TOKEN and CHATWOOT_ACCOUNT_ID"
-            ))
-        })
+    /// The accounts the assigner serves (those with a Chatwoot client).
+    fn account_ids(&self) -> Result<Vec<i64>, JobError> {
+        self.deps
+            .chatwoot
+            .as_deref()
+            .map(|accounts| accounts.account_ids())
+            .ok_or_else(|| {
+                JobError::permanent(anyhow!(
+                    "the assigner needs the Chatwoot API: set CHATWOOT_BASE_URL and \
+                     COPYDESK_ACCOUNTS_FILE (or CHATWOOT_API_TOKEN and CHATWOOT_ACCOUNT_ID)"
+                ))
+            })
     }
 }
 
