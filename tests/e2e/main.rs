@@ -8,6 +8,7 @@ mod chatwoot;
 mod chatwoot_limits;
 mod fencing;
 mod ingress;
+mod legacy_webhooks;
 mod lifecycle;
 mod operator_loop;
 mod ops_api;

@@ -110,6 +110,12 @@ impl Handler {
                 pass.dropped += 1;
                 continue;
             }
+            let mut conversation = conversation;
+            if self.leave_to_bot(chatwoot, &mut conversation).await? {
+                // Back with the agent bot: it waits until it is open again (or handed off).
+                pass.still_waiting += 1;
+                continue;
+            }
             if let Some(assignee) = online_assignee(&conversation, &agents) {
                 // Someone took it by hand meanwhile.
                 self.record_owner(account_id, conversation_id, assignee)
