@@ -2,7 +2,8 @@
 # Checks deploy/ offline: the Prometheus rules (promtool check + unit tests of every alert,
 # annotations and runbook sections), the Grafana dashboard's queries (parsed by promtool), and
 # the Kubernetes manifests (`kubectl kustomize deploy/`, validated against the Kubernetes
-# schemas with kubernetes-validate). Installs promtool and kubernetes-validate when missing.
+# schemas with kubernetes-validate; the KEDA objects against deploy/schemas/keda/). Installs
+# promtool and kubernetes-validate when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-prometheus.sh
@@ -76,39 +77,74 @@ echo "== Kubernetes schemas ($K8S_VERSION)"
 if ! python3 -m pip show kubernetes-validate 2>/dev/null | grep -q "^Version: $KUBERNETES_VALIDATE$"; then
   python3 -m pip install -q "kubernetes-validate==$KUBERNETES_VALIDATE"
 fi
-# Built-in kinds against the Kubernetes schemas; the KEDA ScaledObjects are checked below.
+# Built-in kinds against the Kubernetes schemas; the KEDA objects against KEDA's CRD fields
+# (deploy/schemas/keda/, JSON Schema; jsonschema comes with kubernetes-validate), plus the
+# cross-references an apply would not catch: each ScaledObject scales a workload this deploy
+# defines, uses a TriggerAuthentication it defines, and watches the stream of a real queue.
 python3 - "$work/deploy.yaml" "$work/builtin.yaml" deploy/k8s/keda-scaledobjects.yaml <<'PY'
-import sys, yaml
+import json, re, sys, yaml
+from jsonschema import Draft202012Validator
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 keda = [d for d in yaml.safe_load_all(open(sys.argv[3])) if d]
 builtin = [d for d in docs if not d.get("apiVersion", "").startswith("keda.sh/")]
 yaml.safe_dump_all(builtin, open(sys.argv[2], "w"))
-problems = []
-for d in keda:
-    name = d.get("metadata", {}).get("name", "?")
-    spec = d.get("spec", {})
-    if d.get("kind") == "TriggerAuthentication":
-        refs = spec.get("secretTargetRef")
-        if d.get("apiVersion") != "keda.sh/v1alpha1" or not isinstance(refs, list) or not all(
-            isinstance(r, dict) and r.get("parameter") and r.get("name") and r.get("key") for r in refs
-        ):
-            problems.append(f"{name}: a TriggerAuthentication needs secretTargetRef entries with parameter, name, key")
-        continue
-    if d.get("apiVersion") != "keda.sh/v1alpha1" or d.get("kind") != "ScaledObject":
-        problems.append(f"{name}: not a keda.sh/v1alpha1 ScaledObject")
-    if not spec.get("scaleTargetRef", {}).get("name"):
-        problems.append(f"{name}: spec.scaleTargetRef.name is required")
-    for t in spec.get("triggers", []) or problems.append(f"{name}: spec.triggers is required") or []:
-        if not t.get("type") or not isinstance(t.get("metadata"), dict):
-            problems.append(f"{name}: every trigger needs type and metadata")
-        elif any(not isinstance(v, str) for v in t["metadata"].values()):
-            problems.append(f"{name}: trigger metadata values must be strings")
-    for k in ("minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod"):
-        if k in spec and not isinstance(spec[k], int):
-            problems.append(f"{name}: {k} must be an integer")
+schemas = {
+    kind: Draft202012Validator(json.load(open(f"deploy/schemas/keda/{file}")))
+    for kind, file in [("ScaledObject", "scaledobject.schema.json"),
+                       ("TriggerAuthentication", "triggerauthentication.schema.json")]
+}
+scaler = json.load(open("deploy/schemas/keda/redis-streams.metadata.json"))
+queues = set(re.findall(r'const QUEUE: &\'static str = "([a-z_]+)";', open("shared/src/jobs.rs").read()))
+workloads = {d["metadata"]["name"] for d in builtin if d.get("kind") in ("Deployment", "StatefulSet")}
+
+def check(objs):
+    problems = []
+    auths = {d.get("metadata", {}).get("name") for d in objs if d.get("kind") == "TriggerAuthentication"}
+    for d in objs:
+        name = d.get("metadata", {}).get("name", "?")
+        schema = schemas.get(d.get("kind"))
+        if schema is None:
+            problems.append(f"{name}: kind {d.get('kind')!r} is not a KEDA kind this deploy uses")
+            continue
+        for e in sorted(schema.iter_errors(d), key=lambda e: list(e.path)):
+            path = ".".join(str(p) for p in e.path) or "(top)"
+            problems.append(f"{d['kind']} {name}: {path}: {e.message}")
+        if d.get("kind") != "ScaledObject" or not isinstance(d.get("spec"), dict):
+            continue
+        spec = d["spec"]
+        target = spec.get("scaleTargetRef", {}).get("name")
+        if target not in workloads:
+            problems.append(f"ScaledObject {name}: scaleTargetRef {target!r} is no Deployment/StatefulSet in deploy/")
+        if spec.get("minReplicaCount", 0) > spec.get("maxReplicaCount", 100):
+            problems.append(f"ScaledObject {name}: minReplicaCount > maxReplicaCount")
+        for i, t in enumerate(spec.get("triggers") or []):
+            ref = (t.get("authenticationRef") or {}).get("name")
+            if ref is not None and ref not in auths:
+                problems.append(f"ScaledObject {name}: triggers[{i}].authenticationRef {ref!r} is not defined")
+            if t.get("type") != "redis-streams":
+                continue
+            meta = t.get("metadata") or {}
+            unknown = sorted(set(meta) - set(scaler["keys"]))
+            if unknown:
+                problems.append(f"ScaledObject {name}: triggers[{i}]: unknown redis-streams metadata {unknown}")
+            stream = meta.get("stream", "")
+            if stream.partition(":")[2] not in queues:
+                problems.append(f"ScaledObject {name}: triggers[{i}]: stream {stream!r} is not copydesk:<queue> of a known queue")
+    return problems
+
+# The checker itself must catch what it is for: a typo'd field and a dangling reference.
+bad = json.loads(json.dumps([d for d in keda if d.get("kind") == "ScaledObject"][0]))
+bad["spec"]["minReplicas"] = bad["spec"].pop("minReplicaCount", 1)
+bad["spec"]["scaleTargetRef"]["name"] = "copydesk-nonexistent"
+if len(check([bad] + [d for d in keda if d.get("kind") == "TriggerAuthentication"])) < 2:
+    sys.exit("check-deploy self-test: the KEDA checker did not catch a typo'd field and a dangling target")
+
+problems = check(keda)
 if problems:
     sys.exit("\n".join(problems))
-print(f"{len(builtin)} built-in objects to validate, {len(keda)} ScaledObjects checked")
+kinds = [d["kind"] for d in keda]
+print(f"{len(builtin)} built-in objects to validate; {kinds.count('ScaledObject')} ScaledObjects and "
+      f"{kinds.count('TriggerAuthentication')} TriggerAuthentication valid against KEDA's CRD fields")
 PY
 kubernetes-validate --strict -k "$K8S_VERSION" "$work/builtin.yaml"
 echo "deploy checks passed"

@@ -4,12 +4,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use copydesk::approvals::ApprovalStatus;
 use copydesk_testkit::fake_chatwoot::agent_token;
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
+use copydesk_testkit::process::TestProcess;
+use copydesk_testkit::redis_server::free_port;
+use copydesk_testkit::wait::wait_until;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
@@ -29,18 +32,10 @@ pub(crate) const DAVE: i64 = 3;
 /// Tom Becker, an administrator.
 pub(crate) const TOM: i64 = 5;
 
-/// A free local port.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// chromedriver + a headless chromium session; both end on drop.
 pub(crate) struct Browser {
     pub(crate) client: Client,
-    driver: Child,
+    driver: TestProcess,
 }
 
 impl Browser {
@@ -51,20 +46,19 @@ impl Browser {
             .find(|p| std::path::Path::new(p).exists())
             .expect("chromedriver is installed (run scripts/ensure-browser.sh)");
         let port = free_port();
-        let driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let until = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < until,
-                "chromedriver did not listen on {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let driver = TestProcess::spawn(
+            Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            "chromedriver",
+        );
+        wait_until(
+            format_args!("chromedriver to listen on {port}"),
+            PATIENCE,
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        )
+        .await;
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
@@ -127,14 +121,7 @@ impl Browser {
     /// Ends the session.
     pub(crate) async fn close(mut self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
+        self.driver.kill();
     }
 }
 
@@ -149,12 +136,12 @@ pub(crate) struct Site {
 impl Site {
     /// Starts everything; `frame_ancestors` may frame the console.
     pub(crate) async fn start(frame_ancestors: Vec<String>) -> Self {
-        let pipeline = Pipeline::start(PipelineOptions {
+        let pipeline = PipelineOptions {
             console_frame_ancestors: Some(frame_ancestors),
             ..PipelineOptions::default()
-        })
-        .await
-        .expect("the pipeline starts");
+        }
+        .start()
+        .await;
         let ops = pipeline.ingress.ops_addr.expect("the ops listener");
         let site = Self {
             base: format!("http://localhost:{}", ops.port()),

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use copydesk::chatwoot::types::IDEMPOTENCY_ATTRIBUTE;
@@ -13,6 +12,7 @@ use copydesk::queue::{DeadLetter, DeadLetterFilter, DeadLetters};
 use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
 use copydesk_testkit::fake_chatwoot::FakeConversation;
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
+use copydesk_testkit::process::{self, TestProcess};
 use copydesk_testkit::webhook::WebhookSender;
 use copydesk_workers::jobs::post_note::note_key;
 use copydesk_workers::runtime::Role;
@@ -39,17 +39,12 @@ const FIRST_CONVERSATION: i64 = 10_000;
 /// The worker environment every chaos scenario shares: a 2 s visibility timeout (a killed
 /// worker's jobs come back quickly), orphans looked for every 200 ms.
 pub(crate) fn chaos_env(extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut env: HashMap<String, String> = [
+    let mut env = process::env(&[
         ("COPYDESK_VISIBILITY_TIMEOUT_MS", "2000"),
         ("COPYDESK_RECLAIM_INTERVAL_MS", "200"),
         ("RUST_LOG", "error"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    for (k, v) in extra {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
+    ]);
+    env.extend(process::env(extra));
     env
 }
 
@@ -59,14 +54,14 @@ pub(crate) async fn start_pipeline(
     env: HashMap<String, String>,
     durable_redis: bool,
 ) -> Pipeline {
-    Pipeline::start(PipelineOptions {
-        roles,
+    PipelineOptions {
         env,
         durable_redis,
         ..PipelineOptions::default()
-    })
+    }
+    .roles(roles)
+    .start()
     .await
-    .expect("the pipeline starts")
 }
 
 /// One customer message of a scenario: its own conversation, its stored message, the signed
@@ -417,42 +412,25 @@ impl fmt::Display for Summary {
 #[derive(Debug)]
 pub(crate) struct FleetProcess {
     pub(crate) role: Role,
-    child: Child,
+    process: TestProcess,
 }
 
 impl FleetProcess {
     /// Starts `role` with `env` (the pipeline's worker environment).
     pub(crate) fn spawn(role: Role, env: &HashMap<String, String>) -> Self {
-        let stderr = if std::env::var_os("TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_copydesk-fleet"))
-            .args(["run", "--role", role.name()])
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("the copydesk-fleet binary runs");
-        Self { role, child }
+        let mut command =
+            process::role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), role.name(), env);
+        let process = TestProcess::spawn(&mut command, role.name());
+        Self { role, process }
     }
 
     /// SIGKILL (what an OOM kill or node loss looks like), then reaps the process.
     pub(crate) fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// True while the process has not exited by itself.
     pub(crate) fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for FleetProcess {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.is_running()
     }
 }

@@ -9,19 +9,15 @@ use std::time::{Duration, Instant};
 
 use copydesk::approvals::Priority;
 use copydesk::chatwoot::{AvailabilityStatus, ChatwootClient, ConversationPriority};
-use copydesk::config::RedisConfig;
 use copydesk::jobs::{
     AssignConversation, AssignReason, ConversationChange, JobMeta, TrackConversation,
 };
-use copydesk::queue::{
-    run_until_empty, DrainOutcome, JobAttempt, JobError, QueueClient, QueueSettings,
-};
+use copydesk::queue::{run_until_empty, DrainOutcome, JobAttempt, JobError, QueueSettings};
 use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
 use copydesk_testkit::fake_chatwoot::{
     Endpoint, FakeChatwoot, FakeContact, FakeConversation, FakeTeam, Fault, Seed,
 };
-use copydesk_testkit::ingress_app::unique_prefix;
-use copydesk_testkit::RedisServer;
+use copydesk_testkit::testbed::TestBed;
 use copydesk_workers::jobs::assign_conversation::{self, Routed};
 use copydesk_workers::jobs::track_conversation;
 use copydesk_workers::jobs::Deps;
@@ -146,9 +142,7 @@ fn seed() -> Seed {
 }
 
 struct Harness {
-    _redis: RedisServer,
-    redis_url: String,
-    prefix: String,
+    bed: TestBed,
     fake: FakeChatwoot,
     table: Arc<RoutingTable>,
     stage: assign_conversation::Handler,
@@ -156,25 +150,14 @@ struct Harness {
 
 impl Harness {
     async fn start(label: &str) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let redis = RedisServer::start();
+        let bed = TestBed::start(label);
         let fake = FakeChatwoot::start(seed()).await;
         let table = Arc::new(
             RoutingTable::from_toml_str(ROUTING, "assignment test table").expect("valid table"),
         );
-        let redis_url = redis.url();
-        let prefix = unique_prefix(label);
-        let stage = assign_conversation::Handler::new(
-            deps(&redis_url, &prefix, &fake).await,
-            table.clone(),
-        );
+        let stage = assign_conversation::Handler::new(deps(&bed, &fake).await, table.clone());
         Self {
-            _redis: redis,
-            redis_url,
-            prefix,
+            bed,
             fake,
             table,
             stage,
@@ -187,7 +170,7 @@ impl Harness {
     }
 
     async fn deps(&self) -> Deps {
-        deps(&self.redis_url, &self.prefix, &self.fake).await
+        deps(&self.bed, &self.fake).await
     }
 
     /// A new open conversation in which the customer wrote `text`.
@@ -255,22 +238,13 @@ impl Harness {
     }
 
     async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis_url.as_str())
-            .expect("url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connection")
+        self.bed.redis_async().await
     }
 }
 
-/// Queue access under `prefix` and a Chatwoot client for the fake.
-async fn deps(redis_url: &str, prefix: &str, fake: &FakeChatwoot) -> Deps {
-    let queue = QueueClient::build(&RedisConfig {
-        url: redis_url.to_owned(),
-        key_prefix: prefix.to_owned(),
-    })
-    .await
-    .expect("queue client builds");
+/// Queue access under the bed's prefix and a Chatwoot client for the fake.
+async fn deps(bed: &TestBed, fake: &FakeChatwoot) -> Deps {
+    let queue = bed.queue().await;
     let chatwoot = ChatwootClient::new(&fake.client_config()).expect("client builds");
     Deps::new(queue, Some(chatwoot))
 }

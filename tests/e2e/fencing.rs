@@ -10,19 +10,19 @@
 //! flight), so on resuming, only the lease fence stands between it and a duplicate post.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use copydesk::approvals::{Action, ApprovalStore, DecideOutcome, Decision, DraftDoc, Priority};
-use copydesk::config::RedisConfig;
 use copydesk::jobs::{Job, JobMeta, PostNote, SendReply};
-use copydesk::queue::{run_worker, JobAttempt, JobError, QueueClient, QueueSettings};
+use copydesk::queue::{run_worker, JobAttempt, JobError, QueueSettings};
 use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
 use copydesk_testkit::fake_chatwoot::{Endpoint, FakeConversation, Fault};
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
-use copydesk_testkit::RedisServer;
+use copydesk_testkit::process::{role_command, TestProcess};
+use copydesk_testkit::testbed::TestBed;
+use copydesk_testkit::wait::wait_until;
 use tokio_util::sync::CancellationToken;
 
 const TRIALS: i64 = 50;
@@ -32,53 +32,20 @@ const VISIBILITY_MS: u64 = 400;
 const WAIT: Duration = Duration::from_secs(60);
 const FIRST_CONVERSATION: i64 = 30_000;
 
-fn replies_worker(env: &HashMap<String, String>) -> Child {
-    let stderr = if std::env::var_os("TEST_LOG").is_some() {
-        Stdio::inherit()
-    } else {
-        Stdio::null()
-    };
-    Command::new(env!("CARGO_BIN_EXE_copydesk-fleet"))
-        .args(["run", "--role", "notes"])
-        .envs(env)
-        .env("COPYDESK_VISIBILITY_TIMEOUT_MS", VISIBILITY_MS.to_string())
-        .env("COPYDESK_RECLAIM_INTERVAL_MS", "100")
-        .env("COPYDESK_CLAIM_BLOCK_MS", "100")
-        .env("COPYDESK_MAINTENANCE_INTERVAL_MS", "50")
-        .env("COPYDESK_SHUTDOWN_DEADLINE_MS", "10000")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("the copydesk-fleet binary runs")
+fn replies_worker(env: &HashMap<String, String>) -> TestProcess {
+    TestProcess::spawn(
+        role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), "notes", env)
+            .env("COPYDESK_VISIBILITY_TIMEOUT_MS", VISIBILITY_MS.to_string())
+            .env("COPYDESK_RECLAIM_INTERVAL_MS", "100")
+            .env("COPYDESK_CLAIM_BLOCK_MS", "100")
+            .env("COPYDESK_MAINTENANCE_INTERVAL_MS", "50")
+            .env("COPYDESK_SHUTDOWN_DEADLINE_MS", "10000"),
+        "a replies worker",
+    )
 }
 
-fn signal(child: &Child, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill {sig} {}", child.id());
-}
-
-fn wait_exit(child: &mut Child) {
-    let until = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() >= until {
-            let _ = child.kill();
-            panic!("a worker did not exit after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn until(what: &str, done: impl FnMut() -> bool) {
+    wait_until(what, WAIT, done).await;
 }
 
 /// The consumer holding the only pending `send_reply` entry, if one is held.
@@ -153,12 +120,7 @@ async fn approved_reply(p: &Pipeline, approvals: &ApprovalStore, n: i64) -> (i64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_resumed_after_its_job_was_reclaimed_never_sends_a_second_reply() {
-    let p = Pipeline::start(PipelineOptions {
-        roles: Vec::new(),
-        ..PipelineOptions::default()
-    })
-    .await
-    .expect("pipeline");
+    let p = PipelineOptions::default().roles(Vec::new()).start().await;
     let approvals = ApprovalStore::for_queue(&p.queue);
     let mut workers = [replies_worker(&p.env), replies_worker(&p.env)];
     let mut conversations = Vec::new();
@@ -184,21 +146,21 @@ async fn a_worker_resumed_after_its_job_was_reclaimed_never_sends_a_second_reply
             .iter()
             .position(|w| consumer.contains(&format!("-{}-", w.id())))
             .expect("the holder is one of the two workers");
-        signal(&workers[stalled], "-STOP");
+        workers[stalled].signal("-STOP");
         stalls += 1;
         // Past the visibility timeout the other worker reclaims the job and sends the reply.
         until("the other worker sends the reply", || {
             !p.chatwoot.public_replies(conversation_id).is_empty()
         })
         .await;
-        signal(&workers[stalled], "-CONT");
+        workers[stalled].signal("-CONT");
     }
     // A graceful stop lets every resumed attempt run to its end before we count.
-    for worker in &mut workers {
-        signal(worker, "-TERM");
+    for worker in &workers {
+        worker.sigterm();
     }
     for worker in &mut workers {
-        wait_exit(worker);
+        worker.expect_exit(WAIT);
     }
     let duplicated: Vec<(i64, usize)> = conversations
         .iter()
@@ -232,17 +194,8 @@ impl Drop for Unfinished {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_whose_entry_was_reclaimed_stops_the_job_and_neither_renews_nor_settles_it() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let redis = RedisServer::start();
-    let client = QueueClient::build(&RedisConfig {
-        url: redis.url(),
-        key_prefix: "fence".into(),
-    })
-    .await
-    .expect("client");
+    let bed = TestBed::start("fence");
+    let client = bed.queue().await;
     let job = PostNote {
         meta: JobMeta {
             delivery_id: "d-fence".into(),
@@ -285,7 +238,7 @@ async fn a_consumer_whose_entry_was_reclaimed_stops_the_job_and_neither_renews_n
     until("the job starts", || started.load(Ordering::SeqCst)).await;
     // A successor takes the entry, as its XAUTOCLAIM would after the first worker stalled.
     let stream = client.keys().stream(PostNote::QUEUE);
-    let mut conn = redis.connection();
+    let mut conn = bed.redis.connection();
     let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg(&stream)
         .arg("-")

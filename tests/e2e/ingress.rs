@@ -5,20 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use copydesk_testkit::ingress_app::{
-    spawn_ingress, unique_prefix, TestIngress, SECOND_TEST_SECRET,
-};
+use copydesk_testkit::ingress_app::SECOND_TEST_SECRET;
+use copydesk_testkit::testbed::TestBed;
+use copydesk_testkit::wait::wait_until_async;
 use copydesk_testkit::webhook::{self, new_delivery_id, unix_now, WebhookSender};
-use copydesk_testkit::RedisServer;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio::net::TcpStream;
-
-async fn start(label: &str) -> (RedisServer, TestIngress) {
-    let redis = RedisServer::start();
-    let app = spawn_ingress(&redis.url(), &unique_prefix(label)).await;
-    (redis, app)
-}
 
 async fn json_body(response: reqwest::Response) -> Value {
     response.json().await.expect("every answer has a JSON body")
@@ -27,7 +20,7 @@ async fn json_body(response: reqwest::Response) -> Value {
 #[tokio::test]
 async fn signed_customer_message_is_queued_once_and_redeliveries_are_answered_200() {
     // Arrange
-    let (_redis, app) = start("dedupe").await;
+    let (_bed, app) = TestBed::with_ingress("dedupe").await;
     let payload = webhook::incoming_message(5001, 301, "Where is my order?");
     let delivery = new_delivery_id();
 
@@ -62,7 +55,7 @@ async fn signed_customer_message_is_queued_once_and_redeliveries_are_answered_20
 #[tokio::test]
 async fn every_signature_failure_is_the_same_401_and_enqueues_nothing() {
     // Arrange
-    let (_redis, app) = start("signature").await;
+    let (_bed, app) = TestBed::with_ingress("signature").await;
     let body = webhook::chatwoot_json(&webhook::incoming_message(5002, 302, "hello"));
     let wrong_secret = WebhookSender::new(app.http.clone(), app.sender.url(), "not-the-secret");
     let now = unix_now();
@@ -117,7 +110,7 @@ async fn every_signature_failure_is_the_same_401_and_enqueues_nothing() {
 
 #[tokio::test]
 async fn a_webhook_signed_with_the_second_configured_secret_is_accepted() {
-    let (_redis, app) = start("second-secret").await;
+    let (_bed, app) = TestBed::with_ingress("second-secret").await;
     let rotated = WebhookSender::new(app.http.clone(), app.sender.url(), SECOND_TEST_SECRET);
 
     let response = rotated
@@ -131,7 +124,7 @@ async fn a_webhook_signed_with_the_second_configured_secret_is_accepted() {
 
 #[tokio::test]
 async fn broken_json_is_400_and_says_where() {
-    let (_redis, app) = start("broken-json").await;
+    let (_bed, app) = TestBed::with_ingress("broken-json").await;
 
     let response = app
         .sender
@@ -158,7 +151,7 @@ async fn broken_json_is_400_and_says_where() {
 
 #[tokio::test]
 async fn a_message_event_missing_a_needed_field_is_400_naming_it() {
-    let (_redis, app) = start("missing-field").await;
+    let (_bed, app) = TestBed::with_ingress("missing-field").await;
     let mut payload = webhook::incoming_message(5004, 304, "hi");
     payload
         .as_object_mut()
@@ -180,7 +173,7 @@ async fn a_message_event_missing_a_needed_field_is_400_naming_it() {
 
 #[tokio::test]
 async fn a_two_mib_body_is_413() {
-    let (_redis, app) = start("too-large").await;
+    let (_bed, app) = TestBed::with_ingress("too-large").await;
     let body = vec![b' '; 2 * 1024 * 1024];
 
     let response = app
@@ -197,7 +190,7 @@ async fn a_two_mib_body_is_413() {
 #[tokio::test]
 async fn a_50_mib_chunked_upload_is_refused_without_being_read() {
     // Arrange: a chunked body (no Content-Length) that counts what the server pulled.
-    let (_redis, app) = start("chunked").await;
+    let (_bed, app) = TestBed::with_ingress("chunked").await;
     const CHUNK: usize = 64 * 1024;
     const TOTAL: usize = 50 * 1024 * 1024;
     let produced = Arc::new(AtomicUsize::new(0));
@@ -231,7 +224,7 @@ async fn a_50_mib_chunked_upload_is_refused_without_being_read() {
 
 #[tokio::test]
 async fn unknown_events_and_private_notes_are_ignored_with_200() {
-    let (_redis, app) = start("ignored").await;
+    let (_bed, app) = TestBed::with_ingress("ignored").await;
 
     let unknown = app
         .post_webhook(&webhook::unknown_event("captain_thought_about_it"))
@@ -250,7 +243,7 @@ async fn unknown_events_and_private_notes_are_ignored_with_200() {
 
 #[tokio::test]
 async fn conversation_created_queues_assignment_and_tracking() {
-    let (_redis, app) = start("conversation-created").await;
+    let (_bed, app) = TestBed::with_ingress("conversation-created").await;
 
     let response = app.post_webhook(&webhook::conversation_created(306)).await;
 
@@ -267,7 +260,7 @@ async fn conversation_created_queues_assignment_and_tracking() {
 
 #[tokio::test]
 async fn successive_conversation_updates_are_each_tracked_but_a_resend_is_not() {
-    let (_redis, app) = start("updates").await;
+    let (_bed, app) = TestBed::with_ingress("updates").await;
 
     let first = app
         .post_webhook(&webhook::conversation_updated(307, 1_785_147_522.184))
@@ -288,7 +281,7 @@ async fn successive_conversation_updates_are_each_tracked_but_a_resend_is_not() 
 
 #[tokio::test]
 async fn unknown_paths_and_wrong_methods_get_json_404_and_405() {
-    let (_redis, app) = start("paths").await;
+    let (_bed, app) = TestBed::with_ingress("paths").await;
 
     let missing = app.get("/nope").await;
     let wrong_method = app.get("/webhooks/chatwoot").await;
@@ -302,7 +295,7 @@ async fn unknown_paths_and_wrong_methods_get_json_404_and_405() {
 
 #[tokio::test]
 async fn metrics_count_webhooks_by_known_event_names_only() {
-    let (_redis, app) = start("metrics").await;
+    let (_bed, app) = TestBed::with_ingress("metrics").await;
     app.post_webhook(&webhook::incoming_message(5008, 308, "hi"))
         .await;
     app.post_webhook(&webhook::unknown_event("attacker_chosen_label_x9"))
@@ -330,12 +323,12 @@ async fn metrics_count_webhooks_by_known_event_names_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_makes_readyz_and_webhooks_503_until_it_is_back() {
     // Arrange
-    let (mut redis, app) = start("outage").await;
+    let (mut bed, app) = TestBed::with_ingress("outage").await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     let payload = webhook::incoming_message(5009, 309, "are you there?");
 
     // Act: Redis goes away.
-    redis.kill();
+    bed.redis.kill();
     let ready_while_down = app.get("/readyz").await;
     let webhook_while_down = app.post_webhook(&payload).await;
 
@@ -350,15 +343,13 @@ async fn redis_outage_makes_readyz_and_webhooks_503_until_it_is_back() {
     assert_eq!(json_body(webhook_while_down).await["error"], "unavailable");
 
     // Act: Redis is back; wait until the ingress says it is ready.
-    redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.get("/readyz").await.status() != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the ingress did not become ready after Redis restarted"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    bed.redis.restart();
+    wait_until_async(
+        "the ingress to become ready after Redis restarted",
+        Duration::from_secs(10),
+        || async { app.get("/readyz").await.status() == 200 },
+    )
+    .await;
     let webhook_after = app.post_webhook(&payload).await;
 
     // Assert
@@ -369,7 +360,7 @@ async fn redis_outage_makes_readyz_and_webhooks_503_until_it_is_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_webhooks_from_16_clients_leave_exactly_one_job_per_202() {
     // Arrange
-    let (_redis, app) = start("load").await;
+    let (_bed, app) = TestBed::with_ingress("load").await;
     let sender = &app.sender;
 
     // Act
@@ -400,7 +391,7 @@ async fn a_thousand_webhooks_from_16_clients_leave_exactly_one_job_per_202() {
 
 #[tokio::test]
 async fn stopping_turns_readiness_off_and_drains() {
-    let (_redis, app) = start("stop").await;
+    let (_bed, app) = TestBed::with_ingress("stop").await;
     let addr = app.addr;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
@@ -456,7 +447,7 @@ async fn five_hundred_stalled_connections_from_one_address_do_not_delay_real_web
     const STALLED: usize = 500;
     const REAL: usize = 20;
     // Arrange: the attacker's connections, each sends its opening and then nothing.
-    let (_redis, app) = start("stalled-500").await;
+    let (_bed, app) = TestBed::with_ingress("stalled-500").await;
     let addr = app.addr;
     let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel::<bool>(STALLED);
     let hold = tokio_util::sync::CancellationToken::new();
@@ -518,11 +509,10 @@ async fn five_hundred_stalled_connections_from_one_address_do_not_delay_real_web
 #[tokio::test]
 async fn the_ops_listener_has_the_same_header_limits() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let redis = RedisServer::start();
-    let config = copydesk_testkit::ingress_app::with_ops(
-        copydesk_testkit::ingress_app::test_config(&redis.url(), &unique_prefix("ops-431")),
-    );
-    let app = copydesk_testkit::ingress_app::spawn_ingress_with(config).await;
+    let bed = TestBed::start("ops-431");
+    let app = bed
+        .ingress_with(copydesk_testkit::ingress_app::with_ops)
+        .await;
     let ops = app.ops_addr.expect("the ops API is configured");
 
     let mut stream = TcpStream::connect(ops).await.expect("ops accepts");

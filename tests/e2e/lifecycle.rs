@@ -8,11 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copydesk::approvals::{now_ms, Priority};
-use copydesk::config::RedisConfig;
 use copydesk::jobs::{ConversationChange, JobMeta, TrackConversation};
 use copydesk::queue::{run_until_empty, DrainOutcome, QueueClient, QueueSettings};
-use copydesk_testkit::ingress_app::unique_prefix;
-use copydesk_testkit::RedisServer;
+use copydesk_testkit::testbed::TestBed;
 use copydesk_workers::jobs::track_conversation;
 use copydesk_workers::jobs::Deps;
 use copydesk_workers::lifecycle::{
@@ -34,37 +32,20 @@ const MINUTE: i64 = 60_000;
 const ACCOUNT: i64 = 1;
 
 struct Harness {
-    _redis: RedisServer,
-    redis_url: String,
-    prefix: String,
+    bed: TestBed,
     stage: track_conversation::Handler,
 }
 
 impl Harness {
     async fn start(label: &str, policy: LifecyclePolicy) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let redis = RedisServer::start();
-        let redis_url = redis.url();
-        let prefix = unique_prefix(label);
-        let stage =
-            track_conversation::Handler::new(deps(&redis_url, &prefix).await, Arc::new(policy));
-        Self {
-            _redis: redis,
-            redis_url,
-            prefix,
-            stage,
-        }
+        let bed = TestBed::start(label);
+        let stage = track_conversation::Handler::new(deps(&bed).await, Arc::new(policy));
+        Self { bed, stage }
     }
 
     /// Another lifecycle process on the same Redis (own connection).
     async fn replica(&self, policy: LifecyclePolicy) -> track_conversation::Handler {
-        track_conversation::Handler::new(
-            deps(&self.redis_url, &self.prefix).await,
-            Arc::new(policy),
-        )
+        track_conversation::Handler::new(deps(&self.bed).await, Arc::new(policy))
     }
 
     /// Applies the events in order and returns every effect.
@@ -102,21 +83,12 @@ impl Harness {
     }
 
     async fn queue(&self) -> QueueClient {
-        queue(&self.redis_url, &self.prefix).await
+        self.bed.queue().await
     }
 }
 
-async fn queue(redis_url: &str, prefix: &str) -> QueueClient {
-    QueueClient::build(&RedisConfig {
-        url: redis_url.to_owned(),
-        key_prefix: prefix.to_owned(),
-    })
-    .await
-    .expect("queue client builds")
-}
-
-async fn deps(redis_url: &str, prefix: &str) -> Deps {
-    Deps::new(queue(redis_url, prefix).await, None)
+async fn deps(bed: &TestBed) -> Deps {
+    Deps::new(bed.queue().await, None)
 }
 
 /// SLA targets: first response urgent 5, high 15, normal 30, low 60 minutes; resolution
@@ -465,11 +437,7 @@ async fn concurrent_updates_to_one_conversation_lose_nothing() {
             .expect("update stored despite contention");
     }
 
-    let mut conn = redis::Client::open(h.redis_url.as_str())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connection");
+    let mut conn = h.bed.redis_async().await;
     let (version, json): (u64, String) = redis::cmd("HMGET")
         .arg(h.stage.store().state_key(ACCOUNT, 331))
         .arg("version")

@@ -1,6 +1,7 @@
 //! End-to-end tests.
 
 mod accounts;
+mod answered_before;
 mod assignment;
 mod bad_input;
 mod big_messages;

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use copydesk::approvals::{Action, ApprovalStore, DraftDoc, Priority, SourceRef};
-use copydesk::config::RedisConfig;
 use copydesk::events::{publish_event, EventKind};
 use copydesk::jobs::{JobMeta, PostNote};
 use copydesk::learning;
@@ -13,10 +12,8 @@ use copydesk::queue::{
     run_until_empty, DrainOutcome, JobAttempt, JobError, Keys, QueueClient, QueueSettings,
 };
 use copydesk_ingress::{Application, ShutdownOutcome};
-use copydesk_testkit::ingress_app::{
-    spawn_ingress_with, test_config, unique_prefix, with_ops, TestIngress, TEST_OPS_TOKEN,
-};
-use copydesk_testkit::RedisServer;
+use copydesk_testkit::ingress_app::{with_ops, TestIngress, TEST_OPS_TOKEN};
+use copydesk_testkit::testbed::TestBed;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -27,26 +24,20 @@ struct Ops {
     app: TestIngress,
     queue: QueueClient,
     store: ApprovalStore,
-    _redis: RedisServer,
+    _bed: TestBed,
 }
 
 impl Ops {
     async fn start(label: &str) -> Self {
-        let redis = RedisServer::start();
-        let prefix = unique_prefix(label);
-        let app = spawn_ingress_with(with_ops(test_config(&redis.url(), &prefix))).await;
-        let queue = QueueClient::build(&RedisConfig {
-            url: redis.url(),
-            key_prefix: prefix,
-        })
-        .await
-        .expect("queue client builds");
+        let bed = TestBed::start(label);
+        let app = bed.ingress_with(with_ops).await;
+        let queue = bed.queue().await;
         let store = ApprovalStore::for_queue(&queue);
         Self {
             app,
             queue,
             store,
-            _redis: redis,
+            _bed: bed,
         }
     }
 
@@ -130,8 +121,8 @@ async fn learning_records(ops: &Ops) -> Vec<learning::LearningRecord> {
 #[tokio::test]
 async fn an_ops_listener_without_a_token_refuses_to_start_naming_the_variable() {
     // Arrange
-    let redis = RedisServer::start();
-    let mut config = with_ops(test_config(&redis.url(), &unique_prefix("ops-token")));
+    let bed = TestBed::start("ops-token");
+    let mut config = with_ops(bed.ingress_config());
     if let Some(ops) = config.ops.as_mut() {
         ops.token = "  ".into();
     }
@@ -703,9 +694,7 @@ async fn shutdown_ends_open_event_streams_and_drains() {
     read_until(&mut events, ": connected").await;
 
     // Act
-    let Ops {
-        app, _redis: redis, ..
-    } = ops;
+    let Ops { app, _bed: bed, .. } = ops;
     let stopped = tokio::spawn(app.stop());
     let end = tokio::time::timeout(PATIENCE, async {
         loop {
@@ -726,5 +715,5 @@ async fn shutdown_ends_open_event_streams_and_drains() {
     // Assert
     assert!(end, "the stream ends cleanly, not with a broken connection");
     assert_eq!(outcome, ShutdownOutcome::Drained);
-    drop(redis);
+    drop(bed);
 }

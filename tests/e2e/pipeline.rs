@@ -2,7 +2,6 @@
 //! (in-process, or as a real process that gets SIGKILLed) and the fake Chatwoot.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use copydesk::approvals::{Action, ApprovalItem, ApprovalStatus, Priority};
@@ -11,28 +10,13 @@ use copydesk::jobs::{LookupKnowledge, PostNote};
 use copydesk::queue::{DeadLetter, DeadLetterFilter, DeadLetters};
 use copydesk_testkit::fake_chatwoot::{Endpoint, Fault};
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
+use copydesk_testkit::process::{role_command, TestProcess};
+use copydesk_testkit::wait::{wait_for, wait_until, wait_until_async};
 use copydesk_testkit::webhook::private_note;
 use copydesk_workers::drafting::PLACEHOLDER_TEXT;
 use copydesk_workers::runtime::Role;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn start(env: &[(&str, &str)]) -> Pipeline {
-    start_roles(Role::all(), env).await
-}
-
-async fn start_roles(roles: Vec<Role>, env: &[(&str, &str)]) -> Pipeline {
-    Pipeline::start(PipelineOptions {
-        roles,
-        env: env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..PipelineOptions::default()
-    })
-    .await
-    .expect("the pipeline starts")
-}
 
 /// Delivers the seed's customer message in `conversation` and waits for its note.
 async fn draft_seed_message(p: &Pipeline, conversation: i64) -> ApprovalItem {
@@ -58,19 +42,15 @@ async fn dead_letters(p: &Pipeline, queue: &str) -> Vec<DeadLetter> {
 }
 
 async fn wait_for_dead_letter(p: &Pipeline, queue: &str) -> DeadLetter {
-    let until = Instant::now() + WAIT;
-    loop {
-        if let Some(letter) = dead_letters(p, queue).await.into_iter().next() {
-            return letter;
-        }
-        assert!(Instant::now() < until, "a dead letter on {queue}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(format_args!("a dead letter on {queue}"), WAIT, || async {
+        dead_letters(p, queue).await.into_iter().next()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_seed_conversations_become_private_notes_and_pending_approvals() {
-    let p = start(&[]).await;
+    let p = PipelineOptions::default().start().await;
 
     let an6 = draft_seed_message(&p, 101).await;
     assert!(an6.doc.draft.contains("3/8"), "{}", an6.doc.draft);
@@ -151,7 +131,7 @@ async fn the_seed_conversations_become_private_notes_and_pending_approvals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn our_own_private_note_echoed_back_creates_no_job() {
-    let p = start(&[]).await;
+    let p = PipelineOptions::default().start().await;
     let item = draft_seed_message(&p, 101).await;
     let note_id = item.note_id.expect("note posted");
     let before = p.approvals.list(None, 0, 100).await.expect("list").len();
@@ -161,22 +141,27 @@ async fn our_own_private_note_echoed_back_creates_no_job() {
     assert_eq!(body["status"], "ignored", "{body}");
     let depth = p.queue.depth(LookupKnowledge::QUEUE).await.expect("depth");
     assert!(depth.is_idle(), "{depth:?}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Marker: a later customer message goes all the way through; anything the echo had set
+    // off would have run before it.
+    draft_seed_message(&p, 102).await;
     assert_eq!(
         p.approvals.list(None, 0, 100).await.expect("list").len(),
-        before
+        before + 1,
+        "only the later message made an approval item"
     );
     assert_eq!(p.chatwoot.private_notes(101).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn knowledge_backend_down_gives_a_degraded_draft() {
-    let p = start(&[
-        ("COPYDESK_KNOWLEDGE_URL", "http://127.0.0.1:9/retrieve"),
-        ("COPYDESK_KNOWLEDGE_TIMEOUT_MS", "500"),
-        ("COPYDESK_MAX_ATTEMPTS_LOOKUP_KNOWLEDGE", "2"),
-    ])
-    .await;
+    let p = PipelineOptions::default()
+        .env(&[
+            ("COPYDESK_KNOWLEDGE_URL", "http://127.0.0.1:9/retrieve"),
+            ("COPYDESK_KNOWLEDGE_TIMEOUT_MS", "500"),
+            ("COPYDESK_MAX_ATTEMPTS_LOOKUP_KNOWLEDGE", "2"),
+        ])
+        .start()
+        .await;
     let item = draft_seed_message(&p, 101).await;
     assert!(
         item.doc
@@ -197,13 +182,15 @@ async fn knowledge_backend_down_gives_a_degraded_draft() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn llm_backend_down_gives_a_placeholder_approval() {
-    let p = start(&[
-        ("COPYDESK_LLM_URL", "http://127.0.0.1:9/v1"),
-        ("COPYDESK_LLM_MODEL", "test-model"),
-        ("COPYDESK_LLM_TIMEOUT_MS", "500"),
-        ("COPYDESK_MAX_ATTEMPTS_GENERATE_DRAFT", "2"),
-    ])
-    .await;
+    let p = PipelineOptions::default()
+        .env(&[
+            ("COPYDESK_LLM_URL", "http://127.0.0.1:9/v1"),
+            ("COPYDESK_LLM_MODEL", "test-model"),
+            ("COPYDESK_LLM_TIMEOUT_MS", "500"),
+            ("COPYDESK_MAX_ATTEMPTS_GENERATE_DRAFT", "2"),
+        ])
+        .start()
+        .await;
     let item = draft_seed_message(&p, 101).await;
     assert!(item.doc.placeholder);
     assert_eq!(item.doc.draft, PLACEHOLDER_TEXT);
@@ -213,7 +200,7 @@ async fn llm_backend_down_gives_a_placeholder_approval() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chatwoot_failing_three_times_then_answering_posts_exactly_one_note() {
-    let p = start(&[]).await;
+    let p = PipelineOptions::default().start().await;
     p.chatwoot
         .fail_next_on(Endpoint::CreateMessage, 3, Fault::Status(500));
     let item = draft_seed_message(&p, 101).await;
@@ -233,7 +220,7 @@ async fn chatwoot_failing_three_times_then_answering_posts_exactly_one_note() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_note_applied_but_unanswered_is_not_posted_twice() {
-    let p = start(&[]).await;
+    let p = PipelineOptions::default().start().await;
     p.chatwoot
         .fail_next_on(Endpoint::CreateMessage, 3, Fault::DropAfterApply);
     let item = draft_seed_message(&p, 101).await;
@@ -244,7 +231,10 @@ async fn a_note_applied_but_unanswered_is_not_posted_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_4xx_goes_to_the_dead_letters_at_once_and_can_be_replayed() {
-    let p = start(&[("COPYDESK_MAX_ATTEMPTS_POST_NOTE", "4")]).await;
+    let p = PipelineOptions::default()
+        .env(&[("COPYDESK_MAX_ATTEMPTS_POST_NOTE", "4")])
+        .start()
+        .await;
     p.chatwoot
         .fail_next_on(Endpoint::CreateMessage, 1, Fault::Status(404));
     let message = p.chatwoot.incoming_messages(101)[0].clone();
@@ -272,7 +262,10 @@ async fn a_4xx_goes_to_the_dead_letters_at_once_and_can_be_replayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_5xx_goes_to_the_dead_letters_only_after_the_attempt_cap() {
-    let p = start(&[("COPYDESK_MAX_ATTEMPTS_POST_NOTE", "3")]).await;
+    let p = PipelineOptions::default()
+        .env(&[("COPYDESK_MAX_ATTEMPTS_POST_NOTE", "3")])
+        .start()
+        .await;
     p.chatwoot
         .fail_next_on(Endpoint::CreateMessage, 100, Fault::Status(503));
     let message = p.chatwoot.incoming_messages(101)[0].clone();
@@ -293,24 +286,20 @@ async fn a_5xx_goes_to_the_dead_letters_only_after_the_attempt_cap() {
 }
 
 /// A `copydesk run --role notes` process against the pipeline's Redis and fake Chatwoot.
-fn spawn_notes_process(env: &HashMap<String, String>) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_copydesk-fleet"))
-        .args(["run", "--role", "notes"])
-        .envs(env)
-        .env("COPYDESK_VISIBILITY_TIMEOUT_MS", "2000")
-        .env("COPYDESK_RECLAIM_INTERVAL_MS", "200")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the copydesk-fleet binary runs")
+fn spawn_notes_process(env: &HashMap<String, String>) -> TestProcess {
+    TestProcess::spawn(
+        role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), "notes", env)
+            .env("COPYDESK_VISIBILITY_TIMEOUT_MS", "2000")
+            .env("COPYDESK_RECLAIM_INTERVAL_MS", "200"),
+        "the notes worker",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_notes_worker_killed_mid_job_is_replaced_and_the_note_posted_once() {
     // Everything but the notes role in-process; notes as a real process we can SIGKILL.
     let roles = vec![Role::KNOWLEDGE, Role::DRAFTER, Role::LIFECYCLE];
-    let p = start_roles(roles, &[]).await;
+    let p = PipelineOptions::default().roles(roles).start().await;
     let message = p.chatwoot.incoming_messages(101)[0].clone();
     let id = p.approval_id(101, message.id);
     // The first note post hangs for 3 s inside Chatwoot: the worker is mid-job when killed.
@@ -326,15 +315,17 @@ async fn a_notes_worker_killed_mid_job_is_replaced_and_the_note_posted_once() {
     );
 
     let mut victim = spawn_notes_process(&p.env);
-    let until = Instant::now() + WAIT;
-    while p.queue.depth(PostNote::QUEUE).await.expect("depth").running == 0 {
-        assert!(Instant::now() < until, "the notes process claims the job");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    victim.kill().expect("SIGKILL");
+    wait_until_async("the notes process claims the job", WAIT, || async {
+        p.queue.depth(PostNote::QUEUE).await.expect("depth").running > 0
+    })
+    .await;
+    // Mid-job: Chatwoot has applied the post and holds its answer back for 3 s.
+    wait_until("the note post reached Chatwoot", WAIT, || {
+        !p.chatwoot.private_notes(101).is_empty()
+    })
+    .await;
+    victim.kill();
     let killed_at = Instant::now();
-    let _ = victim.wait();
     assert_eq!(
         p.approvals
             .get(&id)
@@ -349,8 +340,7 @@ async fn a_notes_worker_killed_mid_job_is_replaced_and_the_note_posted_once() {
     let mut successor = spawn_notes_process(&p.env);
     let item = p.wait_for_note(&id, WAIT).await;
     let redelivered_after = killed_at.elapsed();
-    let _ = successor.kill();
-    let _ = successor.wait();
+    successor.kill();
     let item = item.expect("the note is posted after the restart");
     let notes = p.chatwoot.private_notes(101);
     assert_eq!(notes.len(), 1, "exactly one note: {notes:?}");
@@ -362,59 +352,52 @@ async fn a_notes_worker_killed_mid_job_is_replaced_and_the_note_posted_once() {
     );
 }
 
-/// Pipeline latency (webhook received → note posted) at a steady rate, embedded backends.
-/// Prints figures; asserts only that every message got its note.
+/// Sixty customer messages at a steady rate (~20 a second) over three conversations: every
+/// one gets its note (older drafts are superseded, each still gets its note). The latency
+/// figures of this scenario are `cargo run -p copydesk-tests --release --bin latency-bench`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pipeline_latency_at_a_steady_rate_is_measured() {
-    let p = start(&[]).await;
-    let texts = [
-        "What does AN-6 mean in inches?",
-        "Which hose fits an AN-8 fitting?",
-        "Do you ship to Canada?",
-        "My AN fittings are leaking at the carburetor.",
-    ];
+async fn every_message_at_a_steady_rate_gets_its_note() {
+    let p = PipelineOptions::default().start().await;
     let count = 60;
     let mut ids = Vec::new();
     for n in 0..count {
         let conversation = 101 + (n % 3) as i64;
-        // A fresh conversation per message would need seeding; reuse the three and let the
-        // supersede logic retire older drafts (each still gets its note).
-        let (message_id, status) = p
-            .customer_writes(conversation, texts[n % texts.len()])
-            .await;
+        let text = copydesk_testkit::pipeline::STEADY_RATE_TEXTS
+            [n % copydesk_testkit::pipeline::STEADY_RATE_TEXTS.len()];
+        let (message_id, status) = p.customer_writes(conversation, text).await;
         assert_eq!(status, 202);
         ids.push(p.approval_id(conversation, message_id));
-        tokio::time::sleep(Duration::from_millis(50)).await; // ~20 messages/s
+        // Pacing, not waiting: customers write at ~20 messages/s.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut latencies = Vec::new();
+    let mut noted = 0;
     for id in &ids {
         let item = p.wait_for_note(id, WAIT).await.expect("note posted");
-        latencies.push(item.note_posted_at_ms.expect("note time") - item.doc.received_at_ms);
+        assert!(item.note_posted_at_ms.is_some(), "{id}: note time stored");
+        noted += 1;
     }
-    latencies.sort_unstable();
-    let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
-    println!(
-        "pipeline latency at ~20 msg/s, {count} messages (received → note id stored): p50 {} ms, p99 {} ms, max {} ms",
-        pct(0.5),
-        pct(0.99),
-        latencies[latencies.len() - 1]
-    );
-    assert_eq!(latencies.len(), count);
+    assert_eq!(noted, count);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_note_that_lands_after_the_client_timed_out_is_not_posted_twice() {
     // Chatwoot stores the first post 1.5 s late, after our 300 ms timeout: the retry must
     // wait for it (the ambiguous-failure settle delay) and find it, not post a second note.
-    let p = start(&[("CHATWOOT_TIMEOUT_MS", "300")]).await;
+    let p = PipelineOptions::default()
+        .env(&[("CHATWOOT_TIMEOUT_MS", "300")])
+        .start()
+        .await;
     p.chatwoot.fail_next_on(
         Endpoint::CreateMessage,
         1,
         Fault::ApplyAfter(Duration::from_millis(1500)),
     );
     let item = draft_seed_message(&p, 101).await;
-    // Whatever was in flight has landed by now.
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    // Marker: the late write has landed in Chatwoot (nothing else is in flight).
+    wait_until("Chatwoot applied the late note", WAIT, || {
+        p.chatwoot.queued_faults() == 0 && p.chatwoot.late_writes_pending() == 0
+    })
+    .await;
     let notes = p.chatwoot.private_notes(101);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(Some(notes[0].id), item.note_id);

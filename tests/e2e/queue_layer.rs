@@ -6,12 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use copydesk::config::RedisConfig;
 use copydesk::jobs::{JobMeta, PostNote};
 use copydesk::queue::{
     run_until_empty, run_worker, DeadLetterFilter, DeadLetters, DrainOutcome, JobAttempt, JobError,
     NewJob, QueueClient, QueueError, QueueSettings,
 };
+use copydesk_testkit::testbed::TestBed;
 use copydesk_testkit::RedisServer;
 use futures::StreamExt;
 use redis::Commands;
@@ -27,17 +27,9 @@ struct Harness {
 
 impl Harness {
     async fn start(name: &str) -> Self {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let redis = RedisServer::start();
-        let prefix = format!("qt-{name}");
-        let config = RedisConfig {
-            url: redis.url(),
-            key_prefix: prefix.clone(),
-        };
-        let client = QueueClient::build(&config).await.expect("client builds");
+        let bed = TestBed::start(name);
+        let client = bed.queue().await;
+        let TestBed { redis, prefix } = bed;
         Self {
             redis,
             client,

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use copydesk_testkit::ingress_app::{TEST_OPS_TOKEN, TEST_SECRET};
+use copydesk_testkit::process::{quiet_command, role_command, TestProcess};
 use copydesk_testkit::redis_server::free_port;
 use serde_json::{json, Value};
 
@@ -19,29 +20,37 @@ pub(crate) fn deploy_dir() -> PathBuf {
         .join("deploy")
 }
 
-/// A process the test started; killed when dropped.
+/// A fleet process the test started, with its metrics port; killed when dropped.
 pub(crate) struct Proc {
     pub(crate) role: &'static str,
     pub(crate) metrics_port: u16,
-    child: Child,
+    process: TestProcess,
 }
 
 impl Proc {
+    /// Starts `command` with its metrics on `metrics_port`.
+    fn spawn(role: &'static str, metrics_port: u16, command: &mut Command) -> Self {
+        command
+            .env(
+                "COPYDESK_METRICS_LISTEN",
+                format!("127.0.0.1:{metrics_port}"),
+            )
+            .stderr(Stdio::inherit());
+        Self {
+            role,
+            metrics_port,
+            process: TestProcess::spawn(command, role),
+        }
+    }
+
     /// SIGKILLs the process and reaps it.
     pub(crate) fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// The process's metrics URL.
     pub(crate) fn metrics_url(&self) -> String {
         format!("http://127.0.0.1:{}/metrics", self.metrics_port)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -54,26 +63,17 @@ pub(crate) struct IngressProc {
 
 /// Starts the ingress binary against the fleet's Redis (`env`: `REDIS_URL`, prefix).
 pub(crate) fn start_ingress(env: &HashMap<String, String>, spool_dir: &Path) -> IngressProc {
-    let (listen, ops, metrics) = (free_port(), free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_copydesk-ingress-process"))
+    let (listen, ops) = (free_port(), free_port());
+    let mut command = quiet_command(env!("CARGO_BIN_EXE_copydesk-ingress-process"));
+    command
         .envs(env)
         .env("COPYDESK_WEBHOOK_SECRETS", TEST_SECRET)
         .env("COPYDESK_LISTEN", format!("127.0.0.1:{listen}"))
         .env("COPYDESK_OPS_LISTEN", format!("127.0.0.1:{ops}"))
         .env("COPYDESK_OPS_TOKEN", TEST_OPS_TOKEN)
-        .env("COPYDESK_METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
-        .env("COPYDESK_SPOOL_DIR", spool_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the ingress binary runs");
+        .env("COPYDESK_SPOOL_DIR", spool_dir);
     IngressProc {
-        proc: Proc {
-            role: "ingress",
-            metrics_port: metrics,
-            child,
-        },
+        proc: Proc::spawn("ingress", free_port(), &mut command),
         webhook_url: format!("http://127.0.0.1:{listen}/webhooks/chatwoot"),
         ops_url: format!("http://127.0.0.1:{ops}"),
     }
@@ -81,21 +81,8 @@ pub(crate) fn start_ingress(env: &HashMap<String, String>, spool_dir: &Path) -> 
 
 /// Starts `copydesk-fleet run --role <role>` with its metrics on a free port.
 pub(crate) fn start_role(role: &'static str, env: &HashMap<String, String>) -> Proc {
-    let metrics = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_copydesk-fleet"))
-        .args(["run", "--role", role])
-        .envs(env)
-        .env("COPYDESK_METRICS_LISTEN", format!("127.0.0.1:{metrics}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the copydesk-fleet binary runs");
-    Proc {
-        role,
-        metrics_port: metrics,
-        child,
-    }
+    let mut command = role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), role, env);
+    Proc::spawn(role, free_port(), &mut command)
 }
 
 /// Waits until `url` answers 200, or panics after `within`.
@@ -118,14 +105,12 @@ pub(crate) async fn wait_http_ok(http: &reqwest::Client, url: &str, within: Dura
 /// A private Prometheus server.
 pub(crate) struct Prometheus {
     pub(crate) url: String,
-    child: Child,
+    _process: TestProcess,
     dir: PathBuf,
 }
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -167,21 +152,22 @@ pub(crate) async fn start_prometheus(http: &reqwest::Client, config: &Value) -> 
     // JSON is YAML.
     std::fs::write(&config_path, config.to_string()).expect("config written");
     let port = free_port();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--log.level=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("prometheus runs (bash scripts/ensure-prometheus.sh installs it)");
+    let process = TestProcess::spawn(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+        "prometheus (bash scripts/ensure-prometheus.sh installs it)",
+    );
     let prometheus = Prometheus {
         url: format!("http://127.0.0.1:{port}"),
-        child,
+        _process: process,
         dir,
     };
     wait_http_ok(

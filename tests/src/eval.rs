@@ -11,7 +11,7 @@ use std::path::Path;
 
 use copydesk::approvals::{Action, Priority};
 use copydesk_workers::drafting::{ContextMessage, Draft, DraftRequest, Drafter};
-use copydesk_workers::knowledge::{KnowledgeBackend, KnowledgeQuery, Passage};
+use copydesk_workers::knowledge::{KnowledgeBackend, Passage};
 use serde::Deserialize;
 
 /// One evaluation case (see the header of `eval/cases.toml`).
@@ -158,9 +158,12 @@ pub async fn run_with(
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(cases.len());
     for case in cases {
-        let query = KnowledgeQuery::new(case.message.clone())
-            .with_context(case.context.clone())
-            .with_top_k(top_k);
+        let query = copydesk_workers::jobs::lookup_knowledge::knowledge_query(
+            &case.message,
+            case.context.clone(),
+            top_k,
+            drafter.policy(),
+        );
         let (mut passages, degraded) = match knowledge.retrieve(&query).await {
             Ok(passages) => (passages, false),
             Err(error) => {

@@ -14,8 +14,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::fake_chatwoot::{FakeChatwoot, Seed};
-use crate::ingress_app::{spawn_ingress_with, test_config, unique_prefix, with_ops, TestIngress};
+use crate::ingress_app::{spawn_ingress_with, test_config, with_ops, TestIngress};
 use crate::redis_server::RedisServer;
+use crate::testbed::TestBed;
 
 /// The sample knowledge base shipped in the repository (`knowledge/`).
 pub fn sample_knowledge_dir() -> PathBuf {
@@ -30,6 +31,15 @@ pub fn demo_routing_file() -> PathBuf {
         .join("fixtures")
         .join("routing.demo.toml")
 }
+
+/// What customers write in the steady-rate scenario (`every_message_at_a_steady_rate_gets_its_note`
+/// and the `latency-bench` binary), round robin.
+pub const STEADY_RATE_TEXTS: [&str; 4] = [
+    "What does AN-6 mean in inches?",
+    "Which hose fits an AN-8 fitting?",
+    "Do you ship to Canada?",
+    "My AN fittings are leaking at the carburetor.",
+];
 
 /// How a [`Pipeline`] is started.
 #[derive(Debug, Clone)]
@@ -48,6 +58,37 @@ pub struct PipelineOptions {
     /// Serve the operator console on the ops listener (implies `ops`), verifying operators
     /// against the fake Chatwoot; these origins may frame it besides the fake's own.
     pub console_frame_ancestors: Option<Vec<String>>,
+}
+
+impl PipelineOptions {
+    /// Runs only `roles` in-process.
+    pub fn roles(mut self, roles: Vec<Role>) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// Adds `pairs` to the workers' environment.
+    pub fn env(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.env.extend(crate::process::env(pairs));
+        self
+    }
+
+    /// Starts Redis with AOF on ([`Self::durable_redis`]).
+    pub fn durable(mut self) -> Self {
+        self.durable_redis = true;
+        self
+    }
+
+    /// Serves the ops API ([`Self::ops`]).
+    pub fn with_ops(mut self) -> Self {
+        self.ops = true;
+        self
+    }
+
+    /// Starts the pipeline; panics when it cannot start.
+    pub async fn start(self) -> Pipeline {
+        Pipeline::start(self).await.expect("the pipeline starts")
+    }
 }
 
 impl Default for PipelineOptions {
@@ -93,13 +134,12 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Starts everything with `options`.
     pub async fn start(options: PipelineOptions) -> anyhow::Result<Self> {
-        let redis = if options.durable_redis {
-            RedisServer::start_durable()
+        let TestBed { redis, prefix } = if options.durable_redis {
+            TestBed::start_durable("pipeline")
         } else {
-            RedisServer::start()
+            TestBed::start("pipeline")
         };
         let chatwoot = FakeChatwoot::start(options.seed).await;
-        let prefix = unique_prefix("pipeline");
         let mut env = HashMap::from([
             ("REDIS_URL".to_owned(), redis.url()),
             ("COPYDESK_KEY_PREFIX".to_owned(), prefix.clone()),
@@ -207,7 +247,7 @@ impl Pipeline {
             if Instant::now() >= until {
                 return None;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(crate::wait::POLL).await;
         }
     }
 

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use copydesk::approvals::now_ms;
 use copydesk::config::{millis_or, parsed_or, secs_or, ConfigError, EnvSource};
 use copydesk::jobs::ALL_QUEUES;
@@ -72,11 +73,21 @@ impl RedriveSchedule {
             .unwrap_or(self.rounds)
     }
 
-    /// The delay before re-drive number `round + 1` (round = re-drives so far), unjittered.
+    /// The delay before re-drive number `round + 1` (round = re-drives so far), unjittered:
+    /// `first × factor^round`, saturating. The same backon schedule the queue's retries use;
+    /// the jitter is applied by [`RedriveSchedule::verdict`], because the due time is
+    /// recomputed on every scan and must not move between scans.
     pub fn delay(&self, round: u32) -> Duration {
-        let factor = u64::from(self.factor).saturating_pow(round);
-        self.first
-            .saturating_mul(factor.min(u64::from(u32::MAX)) as u32)
+        // After 64 steps even a factor of 2 has saturated a `Duration` of minutes.
+        let step = usize::try_from(round.min(64)).unwrap_or(64);
+        ExponentialBuilder::default()
+            .with_min_delay(self.first)
+            .with_factor(self.factor as f32)
+            .without_max_delay()
+            .without_max_times()
+            .build()
+            .nth(step)
+            .unwrap_or(Duration::MAX)
     }
 
     /// What to do with `letter` at `now_ms`; `jitter` in `-0.2..=0.2` scales the delay.
@@ -85,7 +96,7 @@ impl RedriveSchedule {
             return Verdict::Parked;
         }
         let delay = self.delay(letter.redrives).as_millis() as f64 * (1.0 + jitter);
-        let due = letter.last_failed_at_ms + delay as i64;
+        let due = letter.last_failed_at_ms.saturating_add(delay as i64);
         if now_ms >= due {
             Verdict::Redrive
         } else {
@@ -191,6 +202,20 @@ mod tests {
         assert_eq!(s.delay(0), Duration::from_secs(60));
         assert_eq!(s.delay(1), Duration::from_secs(240));
         assert_eq!(s.delay(2), Duration::from_secs(960));
+    }
+
+    #[test]
+    fn huge_rounds_saturate_instead_of_overflowing() {
+        let s = RedriveSchedule {
+            rounds: u32::MAX,
+            ..RedriveSchedule::default()
+        };
+        assert!(s.delay(40) >= s.delay(39));
+        assert_eq!(s.delay(u32::MAX), s.delay(64));
+        assert!(matches!(
+            s.verdict(&letter(u32::MAX - 1, false), 0, 0.2),
+            Verdict::Wait { .. }
+        ));
     }
 
     #[test]

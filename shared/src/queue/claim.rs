@@ -365,3 +365,20 @@ async fn bury_now(state: &ConsumerState, meta: &EntryMeta, error: &str, attempts
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_error_pauses_double_from_100_ms_and_stay_at_5_s() {
+        let pauses: Vec<Duration> = error_backoff().take(8).collect();
+        let ms: Vec<u128> = pauses.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(
+            error_backoff().nth(1000),
+            Some(ERROR_BACKOFF_MAX),
+            "forever"
+        );
+    }
+}

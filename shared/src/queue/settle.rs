@@ -19,6 +19,14 @@ const WRITE_RETRIES: usize = 3;
 /// First pause between tries (doubled each time, by `backon`).
 const WRITE_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+/// The pauses between tries of one settle write: 100, 200, 400 ms, then give up (`backon`).
+fn write_backoff() -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(WRITE_RETRY_PAUSE)
+        .with_factor(2.0)
+        .with_max_times(WRITE_RETRIES)
+}
+
 /// What to do with a finished attempt.
 #[derive(Debug, Clone)]
 pub(crate) enum Settlement {
@@ -38,12 +46,8 @@ pub(crate) async fn settle(state: &ConsumerState, meta: &EntryMeta, settlement: 
         Settlement::Retry { .. } => "retried",
         Settlement::Bury { .. } => "dead",
     };
-    let backoff = backon::ExponentialBuilder::default()
-        .with_min_delay(WRITE_RETRY_PAUSE)
-        .with_factor(2.0)
-        .with_max_times(WRITE_RETRIES);
     let written = (|| write(state, meta, &settlement))
-        .retry(backoff)
+        .retry(write_backoff())
         .sleep(tokio::time::sleep)
         .notify(|e: &redis::RedisError, pause: Duration| {
             tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "settling the job failed; retrying");
@@ -168,5 +172,36 @@ pub(crate) fn dead_letter(
         },
         last_failed_at_ms: now,
         redrives: meta.redrives,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under a paused clock: a write that keeps failing is tried 1 + 3 times, 100 + 200 +
+    /// 400 ms apart, then given up (the entry is left pending for reclaim).
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_write_is_retried_three_times_with_doubling_pauses() {
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let pauses = std::sync::Mutex::new(Vec::new());
+        let start = tokio::time::Instant::now();
+        let result: Result<(), &str> = (|| async {
+            tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err("redis down")
+        })
+        .retry(write_backoff())
+        .sleep(tokio::time::sleep)
+        .notify(|_, pause| pauses.lock().expect("lock").push(pause.as_millis()))
+        .await;
+        assert_eq!(result, Err("redis down"));
+        assert_eq!(
+            tries.load(std::sync::atomic::Ordering::SeqCst),
+            1 + WRITE_RETRIES
+        );
+        assert_eq!(*pauses.lock().expect("lock"), [100, 200, 400]);
+        // The paused clock moved by the pauses (tokio rounds each sleep up to its 1 ms tick).
+        let waited = start.elapsed().as_millis();
+        assert!((700..=703).contains(&waited), "{waited} ms");
     }
 }

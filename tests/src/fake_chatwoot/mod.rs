@@ -65,6 +65,7 @@ impl FakeChatwoot {
             faults: Mutex::default(),
             requests: Mutex::default(),
             others: Mutex::default(),
+            late_writes: std::sync::atomic::AtomicUsize::new(0),
         });
         let shutdown = CancellationToken::new();
         tokio::spawn(server::serve(listener, shared.clone(), shutdown.clone()));
@@ -99,6 +100,7 @@ impl FakeChatwoot {
             faults: Mutex::default(),
             requests: Mutex::default(),
             others: Mutex::default(),
+            late_writes: std::sync::atomic::AtomicUsize::new(0),
         });
         self.shared
             .others
@@ -200,6 +202,14 @@ impl FakeChatwoot {
     /// request takes its fault when it arrives, before it is applied or answered.
     pub fn queued_faults(&self) -> u32 {
         self.shared.faults().queued()
+    }
+
+    /// Writes taken with [`Fault::ApplyAfter`] that are not applied yet: 0 means every late
+    /// write has landed (what a test waits for before asserting nothing more appears).
+    pub fn late_writes_pending(&self) -> usize {
+        self.shared
+            .late_writes
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The requests that matched `endpoint`.

@@ -2,6 +2,7 @@
 //! checks the token and the account, runs the [`super::store::Store`], and records every
 //! request.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) store: Mutex<Store>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) requests: Mutex<Vec<RecordedRequest>>,
+    /// [`Fault::ApplyAfter`] writes taken but not applied yet.
+    pub(crate) late_writes: AtomicUsize,
     /// Further accounts served on the same address ([`super::FakeChatwoot::add_account`]),
     /// each with its own token, store, faults and request log.
     pub(crate) others: Mutex<Vec<Arc<Shared>>>,
@@ -248,9 +251,11 @@ async fn process(
         // Detached, so the request is applied even when the client gave up and hyper dropped
         // this handler.
         let shared = Arc::clone(shared);
+        shared.late_writes.fetch_add(1, Ordering::SeqCst);
         let late = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let answer = shared.store().handle(route, &params);
+            shared.late_writes.fetch_sub(1, Ordering::SeqCst);
             answer
         });
         return match late.await {

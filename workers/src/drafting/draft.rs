@@ -70,6 +70,10 @@ pub struct Draft {
     /// True when the knowledge says the question is out of the shop's scope (it refers the
     /// customer to a professional or declines to advise).
     pub out_of_scope: bool,
+    /// Why the draft looks like it was steered (it asks for card details or a password,
+    /// promises a refund, or links somewhere, and the knowledge does not): never `send`.
+    #[serde(default)]
+    pub suspicious: Vec<String>,
     /// Why the draft is weaker than usual, if it is.
     pub degraded: Vec<Degradation>,
     /// Which backend wrote it.

@@ -102,38 +102,25 @@ impl ExtractiveDrafter {
                 truncated: false,
             };
         }
+        // A message that asks several things ("how do I return it, and when do I get my
+        // refund?") gets each question answered from its own best passage.
+        let questions = split_questions(&request.message);
+        let parts: Vec<Vec<String>> = if questions.len() > 1 {
+            questions.iter().map(|q| content_terms(q)).collect()
+        } else {
+            vec![terms]
+        };
+        let max_units = if parts.len() > 1 { 2 } else { MAX_ANSWER_UNITS };
         let mut answer_units: Vec<String> = Vec::new();
-        if let Some(best) = ranked.first() {
-            let passage = &request.passages[best.index];
-            let chosen = pick_units(&terms, passage, &skip_units, MAX_ANSWER_UNITS);
-            if !chosen.is_empty() {
-                if !used.contains(&best.index) {
-                    used.push(best.index);
+        for part in &parts {
+            let ranked = rank(part, &request.passages);
+            let mut skip = skip_units.clone();
+            skip.extend(answer_units.iter().cloned());
+            for (index, unit) in answer_from(part, &ranked, &request.passages, &skip, max_units) {
+                if !used.contains(&index) {
+                    used.push(index);
                 }
-                answer_units.extend(chosen.iter().map(|u| u.text.clone()));
-            }
-            let quoted = answer_units.join(" ");
-            let missing: Vec<String> = terms
-                .iter()
-                .filter(|t| !content_terms(&quoted).contains(t))
-                .cloned()
-                .collect();
-            let runner_up = ranked
-                .iter()
-                .skip(1)
-                .filter(|r| r.score >= best.score * RUNNER_UP_RATIO)
-                .find(|r| overlap(&missing, &request.passages[r.index].text) > 0);
-            if let (Some(runner_up), false) = (runner_up, missing.is_empty()) {
-                let passage = &request.passages[runner_up.index];
-                if let Some(unit) = pick_units(&missing, passage, &skip_units, 1)
-                    .into_iter()
-                    .next()
-                {
-                    if !used.contains(&runner_up.index) {
-                        used.push(runner_up.index);
-                    }
-                    answer_units.push(unit.text);
-                }
+                answer_units.push(unit);
             }
         }
 
@@ -159,6 +146,108 @@ impl ExtractiveDrafter {
             truncated: false,
         }
     }
+}
+
+/// Up to `max` units from the best-ranked passage for `terms`, plus the best unit of a
+/// runner-up passage when it covers terms the quote does not: `(passage index, unit text)`.
+fn answer_from(
+    terms: &[String],
+    ranked: &[Ranked],
+    passages: &[Passage],
+    skip: &[String],
+    max: usize,
+) -> Vec<(usize, String)> {
+    let Some(best) = ranked.first() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(usize, String)> = pick_units(terms, &passages[best.index], skip, max)
+        .into_iter()
+        .map(|u| (best.index, u.text))
+        .collect();
+    let quoted = content_terms(
+        &out.iter()
+            .map(|(_, t)| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    let missing: Vec<String> = terms
+        .iter()
+        .filter(|t| !quoted.contains(t))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return out;
+    }
+    let runner_up = ranked
+        .iter()
+        .skip(1)
+        .filter(|r| r.score >= best.score * RUNNER_UP_RATIO)
+        .find(|r| overlap(&missing, &passages[r.index].text) > 0);
+    if let Some(runner_up) = runner_up {
+        if let Some(unit) = pick_units(&missing, &passages[runner_up.index], skip, 1)
+            .into_iter()
+            .next()
+        {
+            out.push((runner_up.index, unit.text));
+        }
+    }
+    out
+}
+
+/// Words that open a question after "and" or a comma ("…, and when do I get my refund?").
+const QUESTION_WORDS: &[&str] = &[
+    "how", "when", "what", "where", "which", "who", "why", "do", "does", "did", "can", "could",
+    "is", "are", "will", "would", "should", "also",
+];
+
+/// The questions of a message: split at `?`, and at ", and" / "and" / "also" when a
+/// question word follows; a part without content terms ("hi!", "quick one?") joins its
+/// neighbour. One part for a message that asks one thing.
+pub(crate) fn split_questions(message: &str) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let words: Vec<&str> = message.split_whitespace().collect();
+    for (i, word) in words.iter().enumerate() {
+        let bare = word
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        let next = words.get(i + 1).map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        });
+        let next_asks = next.as_deref().is_some_and(|n| QUESTION_WORDS.contains(&n));
+        let joins = (bare == "and" && next_asks) || (bare == "also" && !current.is_empty());
+        if joins && !current.is_empty() {
+            parts.push(current.join(" "));
+            current.clear();
+            if bare == "and" {
+                continue;
+            }
+        }
+        current.push(word);
+        if word.ends_with('?') {
+            parts.push(current.join(" "));
+            current.clear();
+        }
+    }
+    if !current.is_empty() {
+        parts.push(current.join(" "));
+    }
+    let mut merged: Vec<String> = Vec::new();
+    for part in parts {
+        match merged.last_mut() {
+            Some(last) if content_terms(&part).is_empty() => {
+                last.push(' ');
+                last.push_str(&part);
+            }
+            _ => merged.push(part),
+        }
+    }
+    if merged.len() > 1 && content_terms(&merged[0]).is_empty() {
+        let first = merged.remove(0);
+        merged[0] = format!("{first} {}", merged[0]);
+    }
+    merged
 }
 
 /// The best-ranked passage when it is an operator's earlier answer to a near-identical
@@ -210,4 +299,36 @@ fn pick_units(terms: &[String], passage: &Passage, skip: &[String], max: usize) 
     let mut keep: Vec<usize> = scored.into_iter().take(max).map(|(i, _)| i).collect();
     keep.sort_unstable();
     keep.into_iter().map(|i| all[i].clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_questions;
+
+    #[test]
+    fn a_message_is_split_into_its_questions() {
+        assert_eq!(
+            split_questions("How do I return an unused fitting and when do I get my refund?"),
+            vec![
+                "How do I return an unused fitting",
+                "when do I get my refund?"
+            ]
+        );
+        assert_eq!(
+            split_questions("Do you take bank transfer? Also how much does express shipping cost?"),
+            vec![
+                "Do you take bank transfer?",
+                "Also how much does express shipping cost?"
+            ]
+        );
+        assert_eq!(
+            split_questions("What does AN-6 mean in inches?"),
+            vec!["What does AN-6 mean in inches?"]
+        );
+        assert_eq!(
+            split_questions("red and blue fittings, black and silver hose"),
+            vec!["red and blue fittings, black and silver hose"],
+            "'and' without a question word after it does not split"
+        );
+    }
 }

@@ -4,6 +4,12 @@
 //! Text is cut into lowercase words (letters, digits and inner apostrophes, with `’` read as
 //! `'`); a phrase matches when its words occur consecutively. So `leak` matches "Leak!" and
 //! "a leak." but not "leakproof", and `gas smell` matches "gas   smell".
+//!
+//! Safety words are also matched **with one typo** ([`matches_with_typos`]): a word of at least
+//! [`TYPO_MIN_CHARS`] letters matches a text word one letter longer or shorter, or with two
+//! neighbouring letters swapped ("leakin", "leakign" for `leaking`). Substitutions are not
+//! typos here: they turn real words into other real words ("spoke" for `smoke`, "frames" for
+//! `flames`), and a false alarm costs an operator's attention on every such message.
 
 /// The lowercase words of `text`.
 pub(crate) fn words(text: &str) -> Vec<String> {
@@ -67,6 +73,59 @@ pub(crate) fn matches<'a>(list: &'a [Phrase], haystack: &[String]) -> Vec<&'a st
         .collect()
 }
 
+/// Shortest phrase word that is matched with a typo: shorter words have too many real
+/// neighbours ("fire"/"fired", "leak"/"lean").
+pub(crate) const TYPO_MIN_CHARS: usize = 6;
+
+/// Correctly spelled English words one typo away from a default safety word (found by
+/// running [`one_typo_from`] over Debian's `wamerican` word list against
+/// `DEFAULT_SAFETY_WORDS`): they are words, not typos. Plurals of safety words ("accidents",
+/// "explosions") are left out on purpose: they should match.
+const REAL_WORDS: &[&str] = &[
+    "bakes", "baking", "barking", "benin", "bless", "bremen", "breaking", "flambes", "flamers",
+    "inured", "sells", "smocking",
+];
+
+/// True when `word` is `target` with one letter inserted or deleted, or two neighbouring
+/// letters swapped, after the first letter (typos rarely hit the first letter, and dropping
+/// it makes other words: "rakes" for `brakes`), `target` is long enough for that to be a
+/// typo, and `word` is not a correctly spelled word of its own ([`REAL_WORDS`]).
+fn one_typo_from(word: &str, target: &str) -> bool {
+    let (w, t): (Vec<char>, Vec<char>) = (word.chars().collect(), target.chars().collect());
+    if t.len() < TYPO_MIN_CHARS || w == t || w.first() != t.first() || REAL_WORDS.contains(&word) {
+        return false;
+    }
+    match w.len() as isize - t.len() as isize {
+        -1 | 1 => strsim::generic_levenshtein(&w, &t) == 1,
+        0 => {
+            let differ: Vec<usize> = (0..w.len()).filter(|&i| w[i] != t[i]).collect();
+            matches!(differ.as_slice(), [a, b] if *b == a + 1 && w[*a] == t[*b] && w[*b] == t[*a])
+        }
+        _ => false,
+    }
+}
+
+impl Phrase {
+    /// True when the phrase occurs in `haystack` with at most one typo per word.
+    fn occurs_with_typos_in(&self, haystack: &[String]) -> bool {
+        haystack.windows(self.words.len()).any(|window| {
+            window
+                .iter()
+                .zip(&self.words)
+                .all(|(w, p)| w == p || one_typo_from(w, p))
+        })
+    }
+}
+
+/// The phrases of `list` that occur in `haystack`, allowing one typo per long word (module
+/// docs).
+pub(crate) fn matches_with_typos<'a>(list: &'a [Phrase], haystack: &[String]) -> Vec<&'a str> {
+    list.iter()
+        .filter(|p| p.occurs_with_typos_in(haystack))
+        .map(Phrase::as_str)
+        .collect()
+}
+
 /// Builds phrases from strings, skipping empty ones.
 pub(crate) fn phrases<'a>(list: impl IntoIterator<Item = &'a str>) -> Vec<Phrase> {
     list.into_iter().filter_map(Phrase::new).collect()
@@ -89,5 +148,36 @@ mod tests {
             matches(&list, &words("We don’t give advice")),
             vec!["don't give"]
         );
+    }
+
+    #[test]
+    fn long_safety_words_match_with_one_typo_but_not_with_a_substitution() {
+        let list = phrases(["leaking", "smoke", "flames", "burning smell"]);
+        let found = |text: &str| matches_with_typos(&list, &words(text));
+        assert_eq!(found("fiting keeps leakin gas"), vec!["leaking"]);
+        assert_eq!(found("it is leakign"), vec!["leaking"]);
+        assert_eq!(
+            found("a burnin smel"),
+            Vec::<&str>::new(),
+            "smell is too short"
+        );
+        assert_eq!(found("a burnin smell"), vec!["burning smell"]);
+        assert!(
+            found("I spoke to your agent").is_empty(),
+            "short word, no typo"
+        );
+        assert!(
+            found("new frames arrived").is_empty(),
+            "a substitution is not a typo"
+        );
+        assert!(found("leaky").is_empty(), "two edits");
+        assert!(found("eaking").is_empty(), "the first letter is kept");
+        let brakes = phrases(["braking"]);
+        assert!(matches_with_typos(&brakes, &words("my hose keeps breaking")).is_empty());
+        assert_eq!(
+            matches_with_typos(&brakes, &words("brakng hard")),
+            vec!["braking"]
+        );
+        assert!(found("leakproof hose").is_empty());
     }
 }

@@ -19,6 +19,7 @@ mod policy;
 mod request;
 mod safety_steps;
 mod sentiment;
+mod suspicious;
 mod units;
 
 #[cfg(test)]
@@ -201,6 +202,13 @@ impl Drafter {
         {
             action = Action::Review;
         }
+        // A reply that asks for card details or passwords, promises a refund or carries a
+        // link the knowledge does not is never sent as is (prompt injection, or a model
+        // making things up).
+        let suspicious = suspicious::suspicious_reasons(&composition.text, &request.passages);
+        if action == Action::Send && !suspicious.is_empty() {
+            action = Action::Review;
+        }
         Draft {
             text: composition.text,
             confidence,
@@ -212,6 +220,7 @@ impl Drafter {
             safety_matches: signals.safety_matches,
             vip: signals.vip,
             out_of_scope,
+            suspicious,
             degraded,
             backend,
         }
@@ -271,6 +280,7 @@ pub fn placeholder(request: &DraftRequest, policy: &DraftPolicy) -> Draft {
         safety_matches: signals.safety_matches,
         vip: signals.vip,
         out_of_scope: false,
+        suspicious: Vec::new(),
         degraded,
         backend: DrafterKind::Placeholder,
     }

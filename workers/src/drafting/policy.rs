@@ -21,7 +21,7 @@
 use copydesk::config::{parsed_or, ConfigError, EnvSource};
 
 use super::draft::{Action, Priority, Sentiment};
-use super::lexicon::{matches, phrases, words, Phrase};
+use super::lexicon::{matches, matches_with_typos, phrases, words, Phrase};
 
 /// Default `COPYDESK_SEND_THRESHOLD`.
 pub const DEFAULT_SEND_THRESHOLD: u8 = 75;
@@ -61,6 +61,41 @@ pub const DEFAULT_SAFETY_WORDS: &[&str] = &[
     "injury",
     "accident",
     "crash",
+    // German, Spanish, French and Portuguese, for customers who write in their own language
+    // (the eval set's `language` cases). Not "brand" (German fire): it is an English word.
+    "undicht",
+    "leck",
+    "leckt",
+    "riecht nach benzin",
+    "benzingeruch",
+    "feuer",
+    "rauch",
+    "bremse",
+    "bremsen",
+    "verletzt",
+    "unfall",
+    "fuga",
+    "gotea",
+    "olor a gasolina",
+    "incendio",
+    "fuego",
+    "humo",
+    "frenos",
+    "herido",
+    "accidente",
+    "fuite",
+    "fuit",
+    "odeur d'essence",
+    "incendie",
+    "fumée",
+    "freins",
+    "blessé",
+    "vazamento",
+    "vazando",
+    "cheiro de gasolina",
+    "incêndio",
+    "fumaça",
+    "freios",
 ];
 
 /// Default VIP attribute names (`COPYDESK_VIP_ATTRIBUTES` replaces them).
@@ -219,7 +254,7 @@ impl DraftPolicy {
     pub fn safety_matches<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         let mut found: Vec<String> = Vec::new();
         for text in texts {
-            for word in matches(&self.safety_words, &words(text)) {
+            for word in matches_with_typos(&self.safety_words, &words(text)) {
                 if !found.iter().any(|f| f == word) {
                     found.push(word.to_owned());
                 }

@@ -13,7 +13,10 @@ use anyhow::Context as _;
 use super::context::recent_context;
 use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{queue_failure, store_failure, Deps};
-use crate::knowledge::{KnowledgeBackend, KnowledgeConfig, KnowledgeQuery};
+use crate::drafting::DraftPolicy;
+use crate::knowledge::{
+    KnowledgeBackend, KnowledgeConfig, KnowledgeQuery, LearnedAnswers, LearnedConfig, Passage,
+};
 
 impl Kind for LookupKnowledge {
     const ROLE: Role = Role::KNOWLEDGE;
@@ -23,11 +26,8 @@ impl Kind for LookupKnowledge {
         let backend = KnowledgeBackend::build(&config).context(
             "building the knowledge index (COPYDESK_KNOWLEDGE_DIR / COPYDESK_KNOWLEDGE_URL)",
         )?;
-        Ok(Handler::new(
-            setup.deps.clone(),
-            Arc::new(backend),
-            config.top_k,
-        ))
+        let learned = LearnedConfig::from_env(setup.env)?;
+        Ok(Handler::new(setup.deps.clone(), Arc::new(backend), config.top_k).with_learned(learned))
     }
 }
 
@@ -44,14 +44,31 @@ pub struct Handler {
     deps: Deps,
     backend: Arc<KnowledgeBackend>,
     top_k: usize,
+    /// Operators' earlier answers ("answered before" passages), when learning is on.
+    learned: Option<Arc<LearnedAnswers>>,
+    /// The drafting policy's safety words, spelled right in the query (see [`knowledge_query`]).
+    policy: Arc<DraftPolicy>,
 }
 
-impl std::fmt::Debug for Handler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handler")
-            .field("top_k", &self.top_k)
-            .finish_non_exhaustive()
-    }
+/// The knowledge query for a customer message and the customer's recent messages. When the
+/// message has safety words (spelled right or with a typo, "leakin"), the query also asks
+/// for them as the policy spells them and for "safety steps", so the passage with the steps
+/// is found even when the customer's other words point at another section.
+pub fn knowledge_query(
+    message: &str,
+    customer_context: Vec<String>,
+    top_k: usize,
+    policy: &DraftPolicy,
+) -> KnowledgeQuery {
+    let safety = policy.safety_matches([message]);
+    let text = if safety.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{message} ({}; safety steps)", safety.join(", "))
+    };
+    KnowledgeQuery::new(text)
+        .with_context(customer_context)
+        .with_top_k(top_k)
 }
 
 impl Handler {
@@ -61,7 +78,24 @@ impl Handler {
             deps,
             backend,
             top_k,
+            learned: None,
+            policy: Arc::new(DraftPolicy::default()),
         }
+    }
+
+    /// Uses `policy`'s safety words in the query (the default policy's otherwise).
+    pub fn with_policy(mut self, policy: DraftPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    /// Also offers operators' earlier final replies to similar questions of the same account
+    /// (read from the learning stream; see [`crate::knowledge::learned`]).
+    pub fn with_learned(mut self, config: LearnedConfig) -> Self {
+        self.learned = config
+            .enabled
+            .then(|| Arc::new(LearnedAnswers::new(self.deps.queue.clone(), config)));
+        self
     }
 
     /// Handles one attempt.
@@ -107,15 +141,12 @@ impl Handler {
                 }),
             None => Vec::new(),
         };
-        let query = KnowledgeQuery::new(job.content.clone())
-            .with_context(
-                context
-                    .iter()
-                    .filter(|line| line.from_customer)
-                    .map(|line| line.text.clone())
-                    .collect(),
-            )
-            .with_top_k(self.top_k);
+        let customer_context = context
+            .iter()
+            .filter(|line| line.from_customer)
+            .map(|line| line.text.clone())
+            .collect();
+        let query = knowledge_query(&job.content, customer_context, self.top_k, &self.policy);
         let (passages, knowledge_degraded) = match self.backend.retrieve(&query).await {
             Ok(passages) => (passages, false),
             Err(error) if error.is_retryable() && !attempt.is_last() => {
@@ -127,6 +158,7 @@ impl Handler {
                 (Vec::new(), true)
             }
         };
+        let passages = self.with_answers_before(&job, passages).await;
         let next = GenerateDraft {
             message: job,
             passages,
@@ -139,5 +171,27 @@ impl Handler {
             .await
             .map_err(queue_failure)?;
         Ok(())
+    }
+
+    /// `passages` plus the account's earlier answers to similar questions, best first, at
+    /// most `top_k`.
+    async fn with_answers_before(
+        &self,
+        job: &LookupKnowledge,
+        mut passages: Vec<Passage>,
+    ) -> Vec<Passage> {
+        let Some(learned) = &self.learned else {
+            return passages;
+        };
+        let answers = learned
+            .search(job.account_id, &job.content, self.top_k)
+            .await;
+        if answers.is_empty() {
+            return passages;
+        }
+        passages.extend(answers);
+        passages.sort_by(|a, b| b.relevance.total_cmp(&a.relevance));
+        passages.truncate(self.top_k);
+        passages
     }
 }

@@ -74,6 +74,13 @@ impl AnsweredBefore {
         }
     }
 
+    /// [`AnsweredBefore::learn`], then drops the oldest answers beyond `max_answers`.
+    pub fn learn_bounded(&mut self, record: &LearningRecord, max_answers: usize) {
+        self.learn(record);
+        let excess = self.answers.len().saturating_sub(max_answers);
+        self.answers.drain(..excess);
+    }
+
     /// A store of every record's lesson.
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a LearningRecord>) -> Self {
         let mut store = Self::new();
@@ -176,5 +183,29 @@ mod tests {
             "new"
         );
         assert!(store.search("What does AN-6 mean?", 3).is_empty());
+    }
+
+    #[test]
+    fn a_bounded_store_keeps_the_newest_answers() {
+        let mut store = AnsweredBefore::new();
+        for (i, question) in [
+            "Shipping to Canada?",
+            "Do you sell AN-8 hose?",
+            "Return window?",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = record("approve", Some(&format!("answer {i}")));
+            r.customer_message = question.into();
+            r.approval_id = format!("a{i}");
+            store.learn_bounded(&r, 2);
+        }
+        assert_eq!(store.len(), 2);
+        assert!(
+            store.search("shipping canada", 1).is_empty(),
+            "oldest dropped"
+        );
+        assert_eq!(store.search("return window", 1)[0].text, "answer 2");
     }
 }

@@ -14,6 +14,9 @@
 //!   about something the knowledge base does not cover gets low relevance everywhere.
 //!
 //! Context messages take part with boost [`CONTEXT_BOOST`], in the score and in the ideal.
+//! A message term no passage contains is first spelling-corrected against the index's own
+//! vocabulary (one edit, `spelling.rs`) and then weighs [`CORRECTED_BOOST`]: "shiping" finds
+//! the shipping passage, and a term with no close neighbour keeps its df = 0 idf.
 //!
 //! Queries are built from analysed terms (never parsed as query syntax), so quotes, `AN-6`,
 //! `3/8"` or a stray `(` cannot make a lookup fail.
@@ -31,7 +34,11 @@ use tantivy::{doc, Index, IndexReader, TantivyDocument, Term};
 
 use super::analysis::{analysed_part, content_terms, index_analyzer, TOKENIZER_NAME};
 use super::markdown::{split_markdown, split_plain_text, Section};
+use super::spelling::Spelling;
 use super::{KnowledgeError, KnowledgeQuery, Passage, Retriever};
+
+/// How much a spelling-corrected term weighs relative to a term as the customer wrote it.
+pub(crate) const CORRECTED_BOOST: f32 = 0.8;
 
 /// How much a context term weighs relative to a term of the message itself.
 pub(crate) const CONTEXT_BOOST: f32 = 0.3;
@@ -54,6 +61,7 @@ struct Snapshot {
     content: Field,
     ordinal: Field,
     sections: Vec<Section>,
+    spelling: Spelling,
 }
 
 /// The in-RAM index over a knowledge folder; [`EmbeddedIndex::reload`] swaps in a rebuilt one.
@@ -147,11 +155,18 @@ impl Snapshot {
 
         // Message terms at boost 1, then context terms not already in the message; each
         // message analysed up to the cap, the merge linear.
-        let mut weighted: Vec<(String, f32)> = content_terms(analysed_part(&query.message))
-            .into_iter()
-            .map(|t| (t, 1.0))
-            .collect();
-        let mut seen: HashSet<String> = weighted.iter().map(|(t, _)| t.clone()).collect();
+        // A term no passage contains is replaced by its one-edit neighbour, if it has one.
+        let mut weighted: Vec<(String, f32)> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for term in content_terms(analysed_part(&query.message)) {
+            let (term, boost) = match self.spelling.correct(&term) {
+                Some(known) => (known.to_owned(), CORRECTED_BOOST),
+                None => (term, 1.0),
+            };
+            if seen.insert(term.clone()) {
+                weighted.push((term, boost));
+            }
+        }
         for message in query.recent_context() {
             for term in content_terms(analysed_part(message)) {
                 if seen.insert(term.clone()) {
@@ -241,14 +256,21 @@ fn build_snapshot(dir: &Path) -> Result<Snapshot, KnowledgeError> {
         .register(TOKENIZER_NAME, index_analyzer());
 
     let mut writer = index.writer_with_num_threads(1, WRITER_MEMORY_BYTES)?;
+    let mut vocabulary: Vec<Vec<String>> = Vec::with_capacity(sections.len());
     for (n, section) in sections.iter().enumerate() {
+        // The heading counts twice (once in the breadcrumb): a passage whose heading names
+        // the question's subject should outrank one that merely mentions it.
+        let text = format!(
+            "{}\n{}\n{}",
+            section.breadcrumb, section.title, section.text
+        );
+        vocabulary.push(content_terms(&text));
         writer.add_document(doc!(
-            // The heading counts twice (once in the breadcrumb): a passage whose heading names
-            // the question's subject should outrank one that merely mentions it.
-            content => format!("{}\n{}\n{}", section.breadcrumb, section.title, section.text),
+            content => text,
             ordinal => n as u64,
         ))?;
     }
+    let spelling = Spelling::from_passages(vocabulary.iter().map(Vec::as_slice));
     writer.commit()?;
     let reader = index.reader()?;
     reader.reload()?;
@@ -257,6 +279,7 @@ fn build_snapshot(dir: &Path) -> Result<Snapshot, KnowledgeError> {
         content,
         ordinal,
         sections,
+        spelling,
     })
 }
 

@@ -15,8 +15,10 @@ mod config;
 mod embedded;
 mod error;
 mod http;
+pub mod learned;
 pub mod llamaindex;
 mod markdown;
+mod spelling;
 
 #[cfg(test)]
 pub(crate) mod test_server;
@@ -30,6 +32,7 @@ pub use embedded::EmbeddedIndex;
 pub use error::KnowledgeError;
 pub(crate) use http::{read_capped, CappedReadError};
 pub use http::{HttpRetriever, MAX_RETRIEVER_BODY_BYTES};
+pub use learned::{LearnedAnswers, LearnedConfig};
 pub use llamaindex::ScoreKind;
 
 /// How many passages a lookup returns when the caller does not say.
