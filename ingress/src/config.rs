@@ -3,10 +3,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use copydesk::accounts::Accounts;
 use copydesk::config::{parsed_or, required, secs_or, ConfigError, EnvSource, RedisConfig};
 use copydesk::queue::policy::allow_eviction_from_env;
-use copydesk::signature::{parse_secrets, DEFAULT_TOLERANCE};
+use copydesk::signature::DEFAULT_TOLERANCE;
 use secrecy::SecretString;
+
+use crate::legacy::LegacyConfig;
 
 use crate::spool::SpoolConfig;
 
@@ -40,8 +43,16 @@ pub struct IngressConfig {
     pub listen: SocketAddr,
     /// `COPYDESK_METRICS_LISTEN`: an extra listener serving only `/metrics`, if set.
     pub metrics_listen: Option<SocketAddr>,
-    /// `COPYDESK_WEBHOOK_SECRETS`: comma-separated; a signature valid for any of them passes.
+    /// `COPYDESK_WEBHOOK_SECRETS` when bound to no account (no `CHATWOOT_ACCOUNT_ID`, no
+    /// accounts file): a signature valid for any of them passes for any account.
     pub webhook_secrets: Vec<SecretString>,
+    /// `COPYDESK_ACCOUNTS_FILE`, or the shorthand with `CHATWOOT_ACCOUNT_ID`: each account's
+    /// webhook secrets (a payload passes only with a secret of the account it names) and
+    /// legacy URL token ([`copydesk::accounts`]).
+    pub accounts: Accounts,
+    /// `COPYDESK_LEGACY_WEBHOOKS=1`: also accept unsigned webhooks on
+    /// `/webhooks/chatwoot/{legacy token}` (`None`: off, those paths answer 404).
+    pub legacy: Option<LegacyConfig>,
     /// `COPYDESK_MAX_BODY_BYTES`: larger bodies get 413 without being buffered.
     pub max_body_bytes: usize,
     /// `COPYDESK_SIGNATURE_TOLERANCE_SECS`: how far the signed timestamp may be off.
@@ -67,19 +78,20 @@ impl IngressConfig {
     /// Reads the variables above; the error names the variable and what is wrong with it.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let redis = RedisConfig::from_env(env)?;
-        let secrets_text = required(
-            env,
-            "COPYDESK_WEBHOOK_SECRETS",
-            "set it to the secret(s) of your Chatwoot webhooks, comma-separated",
-        )?;
-        let webhook_secrets = parse_secrets(&secrets_text);
-        if webhook_secrets.is_empty() {
+        if env
+            .get("COPYDESK_WEBHOOK_SECRETS")
+            .is_some_and(|text| copydesk::signature::parse_secrets(&text).is_empty())
+        {
             return Err(ConfigError::Invalid {
                 var: "COPYDESK_WEBHOOK_SECRETS",
                 value: "<only separators>".into(),
                 reason: "no secret in the comma-separated list".into(),
             });
         }
+        let legacy = LegacyConfig::from_env(env)?;
+        let mut accounts = Accounts::from_env(env)?;
+        accounts.require_webhook_auth(legacy.is_some())?;
+        let webhook_secrets = accounts.take_unbound_secrets();
         let default_listen: SocketAddr = DEFAULT_LISTEN
             .parse()
             .expect("DEFAULT_LISTEN is a socket address");
@@ -114,6 +126,8 @@ impl IngressConfig {
             listen: parsed_or(env, "COPYDESK_LISTEN", default_listen)?,
             metrics_listen,
             webhook_secrets,
+            accounts,
+            legacy,
             max_body_bytes,
             signature_tolerance: secs_or(
                 env,

@@ -56,6 +56,13 @@ pub enum IngressError {
     /// Missing, malformed, stale or wrong signature. The reason is logged, never answered.
     #[error("signature rejected: {0}")]
     Unauthorized(#[from] SignatureError),
+    /// A legacy webhook's URL token is no account's, or the body names another account.
+    /// Answered like a bad signature.
+    #[error("legacy webhook token rejected")]
+    LegacyToken,
+    /// A legacy webhook's event time is missing or outside the window (replay protection).
+    #[error("legacy webhook refused: {0}")]
+    StaleEvent(crate::legacy::StaleEvent),
     /// `X-Chatwoot-Delivery` is missing or not a plausible id.
     #[error("missing or invalid X-Chatwoot-Delivery header")]
     BadDeliveryId,
@@ -96,7 +103,9 @@ impl IngressError {
                 StatusCode::BAD_REQUEST
             }
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::LegacyToken | Self::StaleEvent(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::RedisUnavailable(_)
             | Self::RedisTimeout
             | Self::SpoolFull { .. }
@@ -109,7 +118,8 @@ impl IngressError {
     /// The `outcome` label of `copydesk_webhooks_total`.
     pub fn outcome(&self) -> &'static str {
         match self {
-            Self::Unauthorized(_) => "unauthorized",
+            Self::Unauthorized(_) | Self::LegacyToken => "unauthorized",
+            Self::StaleEvent(_) => "stale",
             Self::PayloadTooLarge { .. } => "too_large",
             Self::BodyTimeout => "timeout",
             Self::Busy => "busy",
@@ -131,7 +141,8 @@ impl IngressError {
             Self::BodyUnreadable(_) => "body_unreadable",
             Self::BodyTimeout => "body_timeout",
             Self::Busy => "busy",
-            Self::Unauthorized(_) => "unauthorized",
+            Self::Unauthorized(_) | Self::LegacyToken => "unauthorized",
+            Self::StaleEvent(_) => "stale_event",
             Self::BadDeliveryId => "bad_delivery_id",
             Self::Malformed(_) => "malformed",
             Self::RedisUnavailable(_) | Self::RedisTimeout => "unavailable",
@@ -144,7 +155,7 @@ impl IngressError {
     /// The response: status, JSON `{"error", "message"}`, and `Allow` for 405.
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let message = match &self {
-            Self::Unauthorized(_) => UNAUTHORIZED_MESSAGE.to_owned(),
+            Self::Unauthorized(_) | Self::LegacyToken => UNAUTHORIZED_MESSAGE.to_owned(),
             // Redis errors may carry addresses; the details go to the log, not the client.
             Self::RedisUnavailable(_) | Self::RedisTimeout => {
                 "queue unavailable, try again later".to_owned()

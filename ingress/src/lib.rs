@@ -19,6 +19,7 @@ pub mod budget;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod legacy;
 pub mod ops;
 pub mod per_address;
 pub mod response;

@@ -21,14 +21,25 @@ use crate::webhook;
 
 /// The webhook path Chatwoot is configured to call.
 pub const WEBHOOK_PATH: &str = "/webhooks/chatwoot";
+/// The legacy (unsigned) webhook paths: `/webhooks/chatwoot/{token}` ([`crate::legacy`]).
+/// Logged and counted only as this route, never with the token.
+pub const LEGACY_WEBHOOK_PREFIX: &str = "/webhooks/chatwoot/";
 /// How long `/readyz` waits for Redis to answer `PING`.
 pub const READINESS_PROBE_TIMEOUT: std::time::Duration = health::READINESS_PROBE_TIMEOUT;
 
 /// Serves one request on the public (webhook) listener.
 pub async fn handle(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let result = match (request.method(), request.uri().path()) {
-        (&Method::POST, WEBHOOK_PATH) => return receive_webhook(state, request).await,
+        (&Method::POST, WEBHOOK_PATH) => return receive_webhook(state, request, None).await,
         (_, WEBHOOK_PATH) => Err(IngressError::MethodNotAllowed { allowed: "POST" }),
+        (method, path) if state.legacy.is_some() && path.starts_with(LEGACY_WEBHOOK_PREFIX) => {
+            if *method != Method::POST {
+                Err(IngressError::MethodNotAllowed { allowed: "POST" })
+            } else {
+                let token = path[LEGACY_WEBHOOK_PREFIX.len()..].to_owned();
+                return receive_webhook(state, request, Some(&token)).await;
+            }
+        }
         (&Method::GET, "/livez") => Ok(health::livez()),
         (&Method::GET, "/readyz") => Ok(readyz(state).await),
         (_, "/livez" | "/readyz") => Err(IngressError::MethodNotAllowed { allowed: "GET" }),
@@ -49,8 +60,22 @@ pub async fn handle_metrics_only(
     }
 }
 
-async fn receive_webhook(state: &AppState, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let (event, result) = webhook::receive(state, request).await;
+/// Receives a webhook: signed on [`WEBHOOK_PATH`], or legacy with the URL's `token`. Logs
+/// carry the route label, never the path (it holds the legacy token).
+async fn receive_webhook(
+    state: &AppState,
+    request: Request<Incoming>,
+    legacy_token: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let route = if legacy_token.is_some() {
+        "webhooks_legacy"
+    } else {
+        "webhooks"
+    };
+    let (event, result) = match legacy_token {
+        None => webhook::receive(state, request).await,
+        Some(token) => webhook::receive_legacy(state, request, token).await,
+    };
     let outcome = match &result {
         Ok(accepted) => accepted.outcome(),
         Err(error) => error.outcome(),
@@ -58,15 +83,15 @@ async fn receive_webhook(state: &AppState, request: Request<Incoming>) -> Respon
     metrics::counter!(WEBHOOKS_TOTAL, "event" => event, "outcome" => outcome).increment(1);
     match result {
         Ok(accepted) => {
-            tracing::debug!(event, outcome, "webhook accepted");
+            tracing::debug!(route, event, outcome, "webhook accepted");
             accepted.into_response(event)
         }
         Err(error) => {
             let text = crate::error::bounded(error.to_string());
             if error.status().is_server_error() {
-                tracing::warn!(event, outcome, error = %text, "webhook not accepted");
+                tracing::warn!(route, event, outcome, error = %text, "webhook not accepted");
             } else {
-                tracing::info!(event, outcome, error = %text, "webhook refused");
+                tracing::info!(route, event, outcome, error = %text, "webhook refused");
             }
             error.into_response()
         }

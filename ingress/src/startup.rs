@@ -63,7 +63,11 @@ impl Application {
         let state = AppState {
             queue,
             spool,
-            verifier: SignatureVerifier::new(config.webhook_secrets, config.signature_tolerance),
+            verifier: SignatureVerifier::with_accounts(
+                config.accounts.with_unbound_secrets(config.webhook_secrets),
+                config.signature_tolerance,
+            ),
+            legacy: config.legacy,
             max_body_bytes: config.max_body_bytes,
             body_budget: BodyBudget::default(),
             metrics: copydesk::metrics::install(),

@@ -25,4 +25,6 @@ pub struct AppState {
     pub spool: Option<Spool>,
     /// Memory for request bodies being read, as a whole and per client address.
     pub body_budget: BodyBudget,
+    /// Legacy (unsigned, token-in-URL) webhooks, when `COPYDESK_LEGACY_WEBHOOKS=1`.
+    pub legacy: Option<crate::legacy::LegacyConfig>,
 }

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use copydesk::event::{route, IgnoreReason, Route, WebhookEvent};
 use copydesk::queue::{EnqueueOutcome, NewJob};
-use copydesk::signature::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use copydesk::signature::{
+    body_delivery_id, payload_account, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -154,6 +156,71 @@ pub(crate) async fn receive(
     (
         label,
         enqueue(state, &event, delivery_id, received_at_ms).await,
+    )
+}
+
+/// Handles one legacy (unsigned) webhook on `/webhooks/chatwoot/{token}` (see
+/// [`crate::legacy`]): the token must be an account's legacy token (checked before the body
+/// is read), the body must name that account, and the event's own time must be within the
+/// window; a missing `X-Chatwoot-Delivery` is derived from the body.
+pub(crate) async fn receive_legacy(
+    state: &AppState,
+    request: Request<Incoming>,
+    token: &str,
+) -> (&'static str, Result<Accepted, IngressError>) {
+    let Some(legacy) = &state.legacy else {
+        return ("unknown", Err(IngressError::NotFound));
+    };
+    let client = ClientAddr::of(&request);
+    let (parts, body) = request.into_parts();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let now_secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    if let Err(error) = declared_size_fits(&parts.headers, state.max_body_bytes) {
+        return ("unknown", Err(error));
+    }
+    let Some(account) = state.verifier.accounts().account_for_legacy_token(token) else {
+        if let Err(too_large) = drain_within(body, state.max_body_bytes).await {
+            return ("unknown", Err(too_large));
+        }
+        return ("unknown", Err(IngressError::LegacyToken));
+    };
+    let mut lease = state.body_budget.lease(client);
+    let body = match read_body(body, &parts.headers, state.max_body_bytes, &mut lease).await {
+        Ok(body) => body,
+        Err(error) => return ("unknown", Err(error)),
+    };
+    if payload_account(&body) != Some(account) {
+        // The token is one account's: it never vouches for another account's payload.
+        return ("unknown", Err(IngressError::LegacyToken));
+    }
+    let event = match WebhookEvent::parse(&body) {
+        Ok(event) => event,
+        Err(error) => return ("unknown", Err(error.into())),
+    };
+    let label = event.label();
+    let delivery_id = match parts.headers.get(DELIVERY_HEADER) {
+        None => body_delivery_id(&body),
+        Some(value) => match valid_delivery_id(value.as_bytes()) {
+            Some(id) => id.to_owned(),
+            None => return (label, Err(IngressError::BadDeliveryId)),
+        },
+    };
+    let received_at_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
+    let time = crate::legacy::event_time(&event);
+    let routes_jobs = matches!(
+        route(&event, &delivery_id, received_at_ms),
+        Ok(Route::Enqueue { .. })
+    );
+    if time.is_some() || routes_jobs {
+        if let Err(stale) = crate::legacy::check_window(time, now_secs, legacy.max_age) {
+            return (label, Err(IngressError::StaleEvent(stale)));
+        }
+    }
+    (
+        label,
+        enqueue(state, &event, &delivery_id, received_at_ms).await,
     )
 }
 

@@ -1,5 +1,6 @@
 //! Copydesk's shared library: what two or more crates of the fleet use.
 //!
+//! - [`accounts`]: Chatwoot accounts bound to their API token, webhook secrets, legacy token.
 //! - [`approval_facts`]: an approval item's team and the evidence its drafter saw (console).
 //! - [`approvals`]: the approval store (drafts waiting for operators).
 //! - [`chatwoot`]: the Chatwoot REST client (classified errors, config section).
@@ -17,6 +18,7 @@
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
 //! - [`telemetry`]: tracing setup.
 
+pub mod accounts;
 pub mod approval_facts;
 pub mod approvals;
 pub mod chatwoot;

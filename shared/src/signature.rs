@@ -6,12 +6,20 @@
 //! raw request bytes (never re-serialised JSON), compares in constant time, accepts any of
 //! several secrets (one per webhook, plus rotation) and rejects timestamps too far from now
 //! in either direction, so a captured request cannot be replayed later.
+//!
+//! Secrets are bound to accounts ([`crate::accounts::Accounts`]): a payload is checked only
+//! against the secrets of the account its body names (`account.id`), so a secret of account 1
+//! cannot vouch for a payload about account 2. Secrets bound to no account (the
+//! single-account shorthand without `CHATWOOT_ACCOUNT_ID`) pass for any account.
 
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
 use sha2::Sha256;
+
+use crate::accounts::Accounts;
 
 /// Header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "x-chatwoot-signature";
@@ -36,6 +44,10 @@ pub enum SignatureError {
     /// The signature is valid for no configured secret.
     #[error("signature matches no configured secret")]
     Mismatch,
+    /// The signature is valid for no secret of the account the payload names (or it names
+    /// no account and no secret is bound to none).
+    #[error("signature matches no webhook secret of {}", account_label(*.0))]
+    WrongAccount(Option<i64>),
     /// The signed timestamp is outside the tolerance.
     #[error("timestamp is {skew_secs} s away from now (tolerance {tolerance_secs} s)")]
     Stale {
@@ -49,14 +61,29 @@ pub enum SignatureError {
 /// Checks webhook signatures against the configured secrets.
 #[derive(Debug, Clone)]
 pub struct SignatureVerifier {
-    secrets: Vec<SecretString>,
+    accounts: Accounts,
     tolerance: Duration,
 }
 
 impl SignatureVerifier {
-    /// A verifier accepting any of `secrets`, with timestamps within `tolerance` of now.
+    /// A verifier accepting any of `secrets` for any account, with timestamps within
+    /// `tolerance` of now.
     pub fn new(secrets: Vec<SecretString>, tolerance: Duration) -> Self {
-        Self { secrets, tolerance }
+        Self::with_accounts(Accounts::unbound(secrets), tolerance)
+    }
+
+    /// A verifier accepting a payload only with a secret of the account it names (or an
+    /// unbound secret of `accounts`), with timestamps within `tolerance` of now.
+    pub fn with_accounts(accounts: Accounts, tolerance: Duration) -> Self {
+        Self {
+            accounts,
+            tolerance,
+        }
+    }
+
+    /// The accounts (and their secrets and legacy tokens) this verifier checks against.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
     }
 
     /// The checks that need no body: both headers present and well formed, and the timestamp
@@ -101,7 +128,9 @@ impl SignatureVerifier {
         let signature = signature.ok_or(SignatureError::MissingHeader(SIGNATURE_HEADER))?;
         let expected = parse_signature(signature)?;
         let signed_at = parse_timestamp(timestamp)?;
-        let matches = self.secrets.iter().any(|secret| {
+        let account = payload_account(body);
+        let secrets = self.accounts.webhook_secrets_for(account);
+        let matches = secrets.iter().any(|secret| {
             let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
             else {
                 return false;
@@ -112,9 +141,59 @@ impl SignatureVerifier {
             mac.verify_slice(&expected).is_ok()
         });
         if !matches {
-            return Err(SignatureError::Mismatch);
+            return Err(if self.accounts.ids().is_empty() {
+                SignatureError::Mismatch
+            } else {
+                SignatureError::WrongAccount(account)
+            });
         }
         self.check_window(signed_at, now_unix_secs)
+    }
+}
+
+/// A delivery id derived from the body, for webhooks sent without `X-Chatwoot-Delivery`
+/// (older Chatwoot): the same body always gets the same id.
+pub fn body_delivery_id(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = Sha256::digest(body);
+    format!("body-{}", hex::encode(&digest[..16]))
+}
+
+/// `account N`, or `the payload's account (none named)`.
+fn account_label(account: Option<i64>) -> String {
+    match account {
+        Some(id) => format!("account {id}"),
+        None => "the payload's account (it names none)".into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AccountRef {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct TopLevel {
+    #[serde(default)]
+    account: Option<AccountRef>,
+}
+
+#[derive(Deserialize)]
+struct InConversation {
+    conversation: TopLevel,
+}
+
+/// The account a webhook body names: its top-level `account.id` (every Chatwoot event
+/// Copydesk routes has one), else, when there is no top-level `account` at all,
+/// `conversation.account.id` (typing events). `None` when the body is not JSON or names
+/// none. Other fields are skipped unparsed.
+pub fn payload_account(body: &[u8]) -> Option<i64> {
+    match serde_json::from_slice::<TopLevel>(body).ok()?.account {
+        Some(account) => Some(account.id),
+        None => serde_json::from_slice::<InConversation>(body)
+            .ok()
+            .and_then(|c| c.conversation.account)
+            .map(|a| a.id),
     }
 }
 
@@ -272,6 +351,80 @@ mod tests {
             v.precheck(t, s, now + 301),
             Err(SignatureError::Stale { .. })
         ));
+    }
+
+    #[test]
+    fn a_secret_vouches_only_for_its_own_account() {
+        use crate::accounts::{Account, Accounts};
+        let body = br#"{"event":"message_created","account":{"id":2,"name":"B"},"id":5}"#;
+        let now = 1_785_147_330_i64;
+        let ts = now.to_string();
+        let sign = |secret: &str| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+            mac.update(ts.as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        };
+        let account = |id, secret: &str| Account {
+            id,
+            api_token: None,
+            webhook_secrets: parse_secrets(secret),
+            legacy_token: None,
+        };
+        let verify = |accounts: Vec<Account>, signed_with: &str| {
+            SignatureVerifier::with_accounts(
+                Accounts::new(accounts).expect("valid"),
+                DEFAULT_TOLERANCE,
+            )
+            .verify(
+                Some(ts.as_bytes()),
+                Some(sign(signed_with).as_bytes()),
+                body,
+                now,
+            )
+        };
+        let both = || vec![account(1, "secret-one"), account(2, "secret-two")];
+        assert_eq!(verify(both(), "secret-two"), Ok(()));
+        assert_eq!(
+            verify(both(), "secret-one"),
+            Err(SignatureError::WrongAccount(Some(2))),
+            "account 1's secret does not vouch for account 2's payload"
+        );
+        assert_eq!(
+            verify(vec![account(1, "secret-two")], "secret-two"),
+            Err(SignatureError::WrongAccount(Some(2))),
+            "an unconfigured account is refused whatever the secret"
+        );
+        let unbound = SignatureVerifier::new(parse_secrets("secret-one"), DEFAULT_TOLERANCE);
+        assert_eq!(
+            unbound.verify(
+                Some(ts.as_bytes()),
+                Some(sign("secret-one").as_bytes()),
+                body,
+                now
+            ),
+            Ok(()),
+            "unbound secrets (the shorthand without CHATWOOT_ACCOUNT_ID) pass for any account"
+        );
+    }
+
+    #[test]
+    fn the_payload_account_is_the_top_level_one() {
+        assert_eq!(
+            payload_account(br#"{"account":{"id":2},"conversation":{"account":{"id":1}}}"#),
+            Some(2)
+        );
+        assert_eq!(
+            payload_account(br#"{"event":"x","conversation":{"account":{"id":3}}}"#),
+            Some(3)
+        );
+        assert_eq!(
+            payload_account(br#"{"account":{"id":"2"},"conversation":{"account":{"id":1}}}"#),
+            None
+        );
+        assert_eq!(payload_account(b"not json"), None);
+        assert_eq!(payload_account(br#"{"event":"x"}"#), None);
     }
 
     #[test]

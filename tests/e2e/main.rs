@@ -1,5 +1,6 @@
 //! End-to-end tests.
 
+mod accounts;
 mod answered_before;
 mod assignment;
 mod bad_input;
@@ -9,6 +10,7 @@ mod chatwoot_limits;
 mod dead_letter_bounds;
 mod fencing;
 mod ingress;
+mod legacy_webhooks;
 mod lifecycle;
 mod operator_loop;
 mod ops_api;

@@ -35,6 +35,10 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
         // `/metrics` is served only here, never on the webhook listener.
         metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         webhook_secrets: parse_secrets(&format!("{TEST_SECRET},{SECOND_TEST_SECRET}")),
+        // Secrets bound to accounts, and legacy mode, only where a test sets them
+        // (tests/e2e/accounts.rs, tests/e2e/legacy_webhooks.rs).
+        accounts: Default::default(),
+        legacy: None,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         signature_tolerance: copydesk::signature::DEFAULT_TOLERANCE,
         shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,

@@ -20,8 +20,11 @@ pub struct ConsoleConfig {
     /// `CHATWOOT_BASE_URL` without a trailing slash: sign-in calls its `GET /api/v1/profile`,
     /// and the queue links to its conversations.
     pub chatwoot_base_url: String,
-    /// `CHATWOOT_ACCOUNT_ID`: an operator must be a member of this account.
+    /// `CHATWOOT_ACCOUNT_ID`: an operator must be a member of this account (or of one of
+    /// [`Self::other_account_ids`]).
     pub account_id: i64,
+    /// The other accounts of `COPYDESK_ACCOUNTS_FILE`: members of any of them may sign in.
+    pub other_account_ids: Vec<i64>,
     /// `COPYDESK_SESSION_TTL_SECS` (default 12 h): idle time after which a session ends.
     pub session_ttl: Duration,
     /// `COPYDESK_UI_INSECURE_COOKIES=1`: leave `Secure` off the cookie (plain-http demo only).
@@ -45,6 +48,7 @@ impl ConsoleConfig {
             frame_ancestors: origin_of(&base).into_iter().collect(),
             chatwoot_base_url: base,
             account_id,
+            other_account_ids: Vec::new(),
             session_ttl: DEFAULT_SESSION_TTL,
             insecure_cookies: false,
             signin_per_minute: DEFAULT_SIGNIN_PER_MINUTE,
@@ -52,12 +56,24 @@ impl ConsoleConfig {
         }
     }
 
-    /// `None` unless `CHATWOOT_BASE_URL` and `CHATWOOT_ACCOUNT_ID` are both set.
+    /// Whether an operator who is a member of `account_id` may sign in.
+    pub fn serves_account(&self, account_id: i64) -> bool {
+        self.account_id == account_id || self.other_account_ids.contains(&account_id)
+    }
+
+    /// `None` unless `CHATWOOT_BASE_URL` and `CHATWOOT_ACCOUNT_ID` (or
+    /// `COPYDESK_ACCOUNTS_FILE`) are both set.
     pub fn from_env(env: &dyn EnvSource) -> Result<Option<Self>, ConfigError> {
-        let (Some(base), Some(_)) = (env.get("CHATWOOT_BASE_URL"), env.get("CHATWOOT_ACCOUNT_ID"))
-        else {
+        let file_accounts = match env.get(copydesk::accounts::ACCOUNTS_FILE_VAR) {
+            Some(_) => copydesk::accounts::Accounts::from_env(env)?.ids(),
+            None => Vec::new(),
+        };
+        let Some(base) = env.get("CHATWOOT_BASE_URL") else {
             return Ok(None);
         };
+        if env.get("CHATWOOT_ACCOUNT_ID").is_none() && file_accounts.is_empty() {
+            return Ok(None);
+        }
         if origin_of(&base).is_none() {
             return Err(ConfigError::Invalid {
                 var: "CHATWOOT_BASE_URL",
@@ -65,7 +81,12 @@ impl ConsoleConfig {
                 reason: "not an http(s) URL".into(),
             });
         }
-        let mut config = Self::new(&base, parsed_or(env, "CHATWOOT_ACCOUNT_ID", 0_i64)?);
+        let first = file_accounts.first().copied().unwrap_or(0);
+        let mut config = Self::new(&base, parsed_or(env, "CHATWOOT_ACCOUNT_ID", first)?);
+        config.other_account_ids = file_accounts
+            .into_iter()
+            .filter(|id| *id != config.account_id)
+            .collect();
         config.session_ttl = secs_or(env, "COPYDESK_SESSION_TTL_SECS", DEFAULT_SESSION_TTL)?;
         if config.session_ttl.is_zero() {
             return Err(ConfigError::Invalid {

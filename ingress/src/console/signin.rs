@@ -207,7 +207,7 @@ async fn verify_with_chatwoot(
     let account = profile
         .accounts
         .iter()
-        .find(|a| a.id == config.account_id)
+        .find(|a| config.serves_account(a.id))
         .ok_or(Refusal::NotInAccount(config.account_id))?;
     let name = if profile.name.trim().is_empty() {
         profile.available_name.unwrap_or_default()

@@ -56,23 +56,34 @@ impl ChatwootClient {
     /// A client for the configured account. Fails only if the HTTP client cannot be built
     /// (e.g. no TLS roots).
     pub fn new(config: &ChatwootConfig) -> Result<Self, ChatwootError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(CONNECT_TIMEOUT.min(config.timeout))
+        Ok(Self::with_http(Self::http_client(config.timeout)?, config))
+    }
+
+    /// The pooled HTTP client a [`ChatwootClient`] uses (timeouts, same-origin redirects),
+    /// to share between the clients of several accounts ([`Self::with_http`]).
+    pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ChatwootError> {
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .user_agent(concat!("copydesk/", env!("CARGO_PKG_VERSION")))
             .redirect(same_origin_redirects())
             .build()
             .map_err(|source| ChatwootError::Setup {
                 endpoint: "client",
                 source,
-            })?;
-        Ok(Self {
+            })
+    }
+
+    /// A client for `config`'s account and token on an existing HTTP client (built with
+    /// [`Self::http_client`]).
+    pub fn with_http(http: reqwest::Client, config: &ChatwootConfig) -> Self {
+        Self {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
             account_id: config.account_id,
             api_token: config.api_token.clone(),
             max_response_bytes: config.max_response_bytes,
-        })
+        }
     }
 
     /// The account every call is made in.

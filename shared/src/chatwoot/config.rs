@@ -60,20 +60,7 @@ impl ChatwootConfig {
     /// Reads `CHATWOOT_BASE_URL`, `CHATWOOT_API_TOKEN`, `CHATWOOT_ACCOUNT_ID` (all required),
     /// `CHATWOOT_TIMEOUT_MS`, `CHATWOOT_MAX_RESPONSE_BYTES` and `CHATWOOT_ALLOW_HTTP`.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let base_url = required(
-            env,
-            "CHATWOOT_BASE_URL",
-            "set it to Chatwoot's URL, e.g. https://chat.example.com",
-        )?;
-        let allow_http = parsed_or(env, "CHATWOOT_ALLOW_HTTP", 0u8).and_then(|v| match v {
-            0 | 1 => Ok(v == 1),
-            _ => Err(ConfigError::Invalid {
-                var: "CHATWOOT_ALLOW_HTTP",
-                value: v.to_string(),
-                reason: "expected 0 or 1".into(),
-            }),
-        })?;
-        let base_url = validate_base_url(base_url, allow_http)?;
+        let endpoint = endpoint_from_env(env)?;
         let api_token = secret(
             env,
             "CHATWOOT_API_TOKEN",
@@ -94,34 +81,77 @@ impl ChatwootConfig {
                 reason: "expected a positive account id".into(),
             });
         }
-        let timeout = millis_or(env, "CHATWOOT_TIMEOUT_MS", DEFAULT_TIMEOUT)?;
-        if timeout.is_zero() {
-            return Err(ConfigError::Invalid {
-                var: "CHATWOOT_TIMEOUT_MS",
-                value: "0".into(),
-                reason: "expected a timeout of at least 1 ms".into(),
-            });
-        }
-        let max_response_bytes = parsed_or(
-            env,
-            "CHATWOOT_MAX_RESPONSE_BYTES",
-            DEFAULT_MAX_RESPONSE_BYTES,
-        )?;
-        if max_response_bytes < MIN_RESPONSE_BYTES {
-            return Err(ConfigError::Invalid {
-                var: "CHATWOOT_MAX_RESPONSE_BYTES",
-                value: max_response_bytes.to_string(),
-                reason: format!("expected at least {MIN_RESPONSE_BYTES} bytes"),
-            });
-        }
-        Ok(Self {
-            base_url,
+        Ok(endpoint.for_account(account_id, api_token))
+    }
+}
+
+/// Where Chatwoot is and how to talk to it, without an account: `CHATWOOT_BASE_URL`,
+/// `CHATWOOT_TIMEOUT_MS`, `CHATWOOT_MAX_RESPONSE_BYTES`, `CHATWOOT_ALLOW_HTTP`. Every
+/// account's client shares it ([`super::ChatwootAccounts`]).
+#[derive(Debug, Clone)]
+pub struct ChatwootEndpoint {
+    /// `CHATWOOT_BASE_URL`, validated, without a trailing slash.
+    pub base_url: String,
+    /// `CHATWOOT_TIMEOUT_MS`.
+    pub timeout: Duration,
+    /// `CHATWOOT_MAX_RESPONSE_BYTES`.
+    pub max_response_bytes: usize,
+}
+
+impl ChatwootEndpoint {
+    /// The config of one account at this endpoint.
+    pub fn for_account(&self, account_id: i64, api_token: SecretString) -> ChatwootConfig {
+        ChatwootConfig {
+            base_url: self.base_url.clone(),
             api_token,
             account_id,
-            timeout,
-            max_response_bytes,
-        })
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
+        }
     }
+}
+
+/// Reads the account-independent `CHATWOOT_*` variables ([`ChatwootEndpoint`]).
+pub fn endpoint_from_env(env: &dyn EnvSource) -> Result<ChatwootEndpoint, ConfigError> {
+    let base_url = required(
+        env,
+        "CHATWOOT_BASE_URL",
+        "set it to Chatwoot's URL, e.g. https://chat.example.com",
+    )?;
+    let allow_http = parsed_or(env, "CHATWOOT_ALLOW_HTTP", 0u8).and_then(|v| match v {
+        0 | 1 => Ok(v == 1),
+        _ => Err(ConfigError::Invalid {
+            var: "CHATWOOT_ALLOW_HTTP",
+            value: v.to_string(),
+            reason: "expected 0 or 1".into(),
+        }),
+    })?;
+    let base_url = validate_base_url(base_url, allow_http)?;
+    let timeout = millis_or(env, "CHATWOOT_TIMEOUT_MS", DEFAULT_TIMEOUT)?;
+    if timeout.is_zero() {
+        return Err(ConfigError::Invalid {
+            var: "CHATWOOT_TIMEOUT_MS",
+            value: "0".into(),
+            reason: "expected a timeout of at least 1 ms".into(),
+        });
+    }
+    let max_response_bytes = parsed_or(
+        env,
+        "CHATWOOT_MAX_RESPONSE_BYTES",
+        DEFAULT_MAX_RESPONSE_BYTES,
+    )?;
+    if max_response_bytes < MIN_RESPONSE_BYTES {
+        return Err(ConfigError::Invalid {
+            var: "CHATWOOT_MAX_RESPONSE_BYTES",
+            value: max_response_bytes.to_string(),
+            reason: format!("expected at least {MIN_RESPONSE_BYTES} bytes"),
+        });
+    }
+    Ok(ChatwootEndpoint {
+        base_url,
+        timeout,
+        max_response_bytes,
+    })
 }
 
 /// Accepts an absolute `https://` URL (or `http://` to a loopback host, or to any host when

@@ -64,6 +64,7 @@ impl FakeChatwoot {
             store: Mutex::new(Store::from_seed(&seed)),
             faults: Mutex::default(),
             requests: Mutex::default(),
+            others: Mutex::default(),
             late_writes: std::sync::atomic::AtomicUsize::new(0),
         });
         let shutdown = CancellationToken::new();
@@ -73,6 +74,45 @@ impl FakeChatwoot {
             addr,
             account_id: seed.account_id,
             shutdown,
+        }
+    }
+
+    /// Serves a further account from `seed` (its own id, token, conversations, faults and
+    /// request log) on the same address, as one Chatwoot installation serves several
+    /// accounts; the handle observes and changes that account. A token of one account used
+    /// on another's paths is refused 401, as Chatwoot does. Panics if the id is taken.
+    pub fn add_account(&self, seed: Seed) -> FakeChatwoot {
+        assert!(
+            seed.account_id != self.account_id
+                && !self
+                    .shared
+                    .others
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .any(|o| o.store().account_id == seed.account_id),
+            "account {} is served already",
+            seed.account_id
+        );
+        let shared = Arc::new(Shared {
+            token: seed.token.clone(),
+            store: Mutex::new(Store::from_seed(&seed)),
+            faults: Mutex::default(),
+            requests: Mutex::default(),
+            others: Mutex::default(),
+            late_writes: std::sync::atomic::AtomicUsize::new(0),
+        });
+        self.shared
+            .others
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(shared.clone());
+        FakeChatwoot {
+            shared,
+            addr: self.addr,
+            account_id: seed.account_id,
+            // Serves nothing itself: dropping the handle leaves the account served.
+            shutdown: CancellationToken::new(),
         }
     }
 

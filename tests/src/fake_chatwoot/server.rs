@@ -37,6 +37,8 @@ pub struct RecordedRequest {
     pub endpoint: Option<Endpoint>,
     /// The `api_access_token` header.
     pub api_access_token: Option<String>,
+    /// The account in the path (`/api/v1/accounts/{id}/…`); `None` for `/api/v1/profile`.
+    pub account_id: Option<i64>,
     /// The `content-type` header.
     pub content_type: Option<String>,
     /// The body, when it was JSON.
@@ -54,6 +56,9 @@ pub(crate) struct Shared {
     pub(crate) requests: Mutex<Vec<RecordedRequest>>,
     /// [`Fault::ApplyAfter`] writes taken but not applied yet.
     pub(crate) late_writes: AtomicUsize,
+    /// Further accounts served on the same address ([`super::FakeChatwoot::add_account`]),
+    /// each with its own token, store, faults and request log.
+    pub(crate) others: Mutex<Vec<Arc<Shared>>>,
 }
 
 impl Shared {
@@ -67,6 +72,21 @@ impl Shared {
 
     pub(crate) fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Who serves a request: the account in its path (this one when no other account has
+    /// that id, so an unknown account is still 404 here) or, for `/api/v1/profile`, the
+    /// account whose token it carries. Like Chatwoot, a token of one account used on another
+    /// account's path is then refused 401 by that account.
+    fn target(self: &Arc<Self>, path_account: Option<i64>, token: Option<&str>) -> Arc<Self> {
+        let others = self.others.lock().unwrap_or_else(|e| e.into_inner());
+        let found = others.iter().find(|other| match path_account {
+            Some(id) => other.store().account_id == id,
+            None => token.is_some_and(|t| {
+                t == other.token || profiles::agent_of_token(&other.store(), t).is_some()
+            }),
+        });
+        found.cloned().unwrap_or_else(|| Arc::clone(self))
     }
 }
 
@@ -130,12 +150,15 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
+    let path_account = match_route(&parts.method, parts.uri.path()).and_then(|r| r.account_id);
+    let shared = shared.target(path_account, header(TOKEN_HEADER).as_deref());
     let mut record = RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().map(str::to_owned),
         endpoint: None,
         api_access_token: header(TOKEN_HEADER),
+        account_id: path_account,
         content_type: header("content-type"),
         body: serde_json::from_slice(&bytes).ok(),
         status: None,

@@ -53,6 +53,27 @@ use crate::routing::{
     RoutingTable, TeamRef,
 };
 
+/// The variable that lets Copydesk hand a conversation over from an agent bot: `1` → a
+/// conversation `pending` with the bot is opened (`toggle_status` → `open`) and assigned;
+/// unset/`0` (default) → it is left to the bot (drafted, never opened or assigned).
+pub const BOT_HANDOFF_VAR: &str = "COPYDESK_BOT_HANDOFF";
+
+/// `COPYDESK_BOT_HANDOFF` (default off).
+pub fn bot_handoff_from_env(env: &dyn EnvSource) -> Result<bool, ConfigError> {
+    match copydesk::config::parsed_or(env, BOT_HANDOFF_VAR, 0u8)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(ConfigError::Invalid {
+            var: BOT_HANDOFF_VAR,
+            value: other.to_string(),
+            reason: "expected 0 or 1".into(),
+        }),
+    }
+}
+
+/// What a [`Routed::Skipped`] says about a conversation pending with an agent bot.
+pub const PENDING_WITH_BOT: &str = "conversation is pending with the agent bot";
+
 /// The variable holding the waiting-list poll interval in milliseconds.
 pub const WAITING_POLL_VAR: &str = "COPYDESK_WAITING_POLL_MS";
 
@@ -148,7 +169,9 @@ impl Kind for AssignConversation {
     type Handler = Handler;
     fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
         let poll = waiting_poll_from_env(setup.env)?;
-        Ok(Handler::new(setup.deps.clone(), setup.routing()?).with_waiting_poll(poll))
+        Ok(Handler::new(setup.deps.clone(), setup.routing()?)
+            .with_waiting_poll(poll)
+            .with_bot_handoff(bot_handoff_from_env(setup.env)?))
     }
 }
 
@@ -171,6 +194,7 @@ pub struct Handler {
     waiting: WaitingList,
     directory: AgentDirectory,
     waiting_poll: Duration,
+    bot_handoff: bool,
 }
 
 impl Handler {
@@ -185,7 +209,46 @@ impl Handler {
             deps,
             table,
             waiting_poll: DEFAULT_WAITING_POLL,
+            bot_handoff: false,
         }
+    }
+
+    /// The same handler handing conversations over from an agent bot when `handoff`
+    /// (`COPYDESK_BOT_HANDOFF=1`): a `pending` conversation is opened, then assigned. By
+    /// default a `pending` conversation is the bot's: never opened, never assigned.
+    pub fn with_bot_handoff(mut self, handoff: bool) -> Self {
+        self.bot_handoff = handoff;
+        self
+    }
+
+    /// Whether to leave `conversation` alone because it is pending with an agent bot; with
+    /// hand-off on, opens it instead (Chatwoot's own bot hand-off is `pending` → `open`).
+    async fn leave_to_bot(
+        &self,
+        chatwoot: &ChatwootClient,
+        conversation: &mut Conversation,
+    ) -> Result<bool, JobError> {
+        if conversation.status != ConversationStatus::Pending {
+            return Ok(false);
+        }
+        if !self.bot_handoff {
+            tracing::info!(
+                conversation = conversation.id,
+                "conversation is pending with the agent bot: not opened, not assigned \
+                 (COPYDESK_BOT_HANDOFF=1 hands it over)"
+            );
+            return Ok(true);
+        }
+        chatwoot
+            .toggle_status(conversation.id, ConversationStatus::Open, None)
+            .await
+            .map_err(chatwoot_failure)?;
+        conversation.status = ConversationStatus::Open;
+        tracing::info!(
+            conversation = conversation.id,
+            "conversation handed over from the agent bot (pending → open)"
+        );
+        Ok(false)
     }
 
     /// The same handler polling the waiting list every `poll` (instead of
@@ -252,26 +315,22 @@ impl Handler {
         job: &AssignConversation,
         _attempt: JobAttempt,
     ) -> Result<Routed, JobError> {
-        let chatwoot = self.chatwoot()?;
-        if job.account_id != chatwoot.account_id() {
-            return Err(JobError::permanent(anyhow!(
-                "job for Chatwoot account {} but this assigner serves account {} \
-                 (CHATWOOT_ACCOUNT_ID)",
-                job.account_id,
-                chatwoot.account_id()
-            )));
-        }
+        // The job's own account, with its own token; an unconfigured one is a permanent error.
+        let chatwoot = self.deps.chatwoot_for(job.account_id)?;
         let conversation_id = job.conversation_id;
         match &job.reason {
             AssignReason::AgentOnline => {
-                let pass = self.assign_waiting().await?;
+                let pass = self.assign_waiting_in(job.account_id).await?;
                 tracing::info!(assigned = pass.assigned, "agent online: waiting-list pass");
                 Ok(Routed::Skipped("waiting-list pass"))
             }
             AssignReason::NewConversation { first_message } => {
-                let conversation = self.conversation(chatwoot, conversation_id).await?;
+                let mut conversation = self.conversation(chatwoot, conversation_id).await?;
                 if conversation.status == ConversationStatus::Resolved {
                     return Ok(Routed::Skipped("conversation is resolved"));
+                }
+                if self.leave_to_bot(chatwoot, &mut conversation).await? {
+                    return Ok(Routed::Skipped(PENDING_WITH_BOT));
                 }
                 let text = first_message
                     .clone()
@@ -291,9 +350,12 @@ impl Handler {
                 text,
                 vip,
             } => {
-                let conversation = self.conversation(chatwoot, conversation_id).await?;
+                let mut conversation = self.conversation(chatwoot, conversation_id).await?;
                 if conversation.status == ConversationStatus::Resolved {
                     return Ok(Routed::Skipped("conversation is resolved"));
+                }
+                if self.leave_to_bot(chatwoot, &mut conversation).await? {
+                    return Ok(Routed::Skipped(PENDING_WITH_BOT));
                 }
                 let safety = self
                     .deps
@@ -338,7 +400,7 @@ impl Handler {
                     )));
                 };
                 let team_name = named.team.name.clone();
-                let conversation = self.conversation(chatwoot, conversation_id).await?;
+                let mut conversation = self.conversation(chatwoot, conversation_id).await?;
                 let doc = self
                     .deps
                     .approvals
@@ -358,9 +420,13 @@ impl Handler {
                     safety: doc.as_ref().is_some_and(|d| d.safety),
                     escalation_team: Some(team_name.clone()),
                 };
-                let routed = self
-                    .route(chatwoot, job.account_id, &conversation, input, false)
-                    .await?;
+                // With the bot, the operator's note is still posted; the hand-over is not.
+                let routed = if self.leave_to_bot(chatwoot, &mut conversation).await? {
+                    Routed::Skipped(PENDING_WITH_BOT)
+                } else {
+                    self.route(chatwoot, job.account_id, &conversation, input, false)
+                        .await?
+                };
                 self.post_escalation_note(
                     chatwoot,
                     job.account_id,
@@ -492,13 +558,18 @@ impl Handler {
         self.table.is_vip(contact, &conversation.custom_attributes)
     }
 
-    fn chatwoot(&self) -> Result<&ChatwootClient, JobError> {
-        self.deps.chatwoot.as_deref().ok_or_else(|| {
-            JobError::permanent(anyhow!(
-                "the assigner needs the Chatwoot API: set CHATWOOT_BASE_URL, \
-                 CHATWOOT_API_TOKEN and CHATWOOT_ACCOUNT_ID"
-            ))
-        })
+    /// The accounts the assigner serves (those with a Chatwoot client).
+    fn account_ids(&self) -> Result<Vec<i64>, JobError> {
+        self.deps
+            .chatwoot
+            .as_deref()
+            .map(|accounts| accounts.account_ids())
+            .ok_or_else(|| {
+                JobError::permanent(anyhow!(
+                    "the assigner needs the Chatwoot API: set CHATWOOT_BASE_URL and \
+                     COPYDESK_ACCOUNTS_FILE (or CHATWOOT_API_TOKEN and CHATWOOT_ACCOUNT_ID)"
+                ))
+            })
     }
 }
 
@@ -574,6 +645,17 @@ mod tests {
             "Escalated by anna to Managers."
         );
         assert_eq!(escalation_note_key("1-2-3"), "copydesk-escalation:1-2-3");
+    }
+
+    #[test]
+    fn bot_handoff_is_off_unless_set_to_one() {
+        let mut env = std::collections::HashMap::new();
+        assert!(!bot_handoff_from_env(&env).expect("default"));
+        env.insert(BOT_HANDOFF_VAR.to_owned(), "1".to_owned());
+        assert!(bot_handoff_from_env(&env).expect("set"));
+        env.insert(BOT_HANDOFF_VAR.to_owned(), "yes".to_owned());
+        let err = bot_handoff_from_env(&env).expect_err("not 0/1");
+        assert!(err.to_string().contains(BOT_HANDOFF_VAR), "{err}");
     }
 
     #[test]

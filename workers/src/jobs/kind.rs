@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use copydesk::chatwoot::ChatwootClient;
+use copydesk::chatwoot::ChatwootAccounts;
 use copydesk::config::EnvSource;
 use copydesk::jobs::Job;
 use copydesk::queue::settings::PerQueue;
@@ -114,11 +114,11 @@ impl<'a> Setup<'a> {
         }
     }
 
-    /// The Chatwoot client; an error when `CHATWOOT_*` is not configured.
-    pub fn chatwoot(&self) -> anyhow::Result<Arc<ChatwootClient>> {
+    /// The Chatwoot clients of every account; an error when `CHATWOOT_*` is not configured.
+    pub fn chatwoot(&self) -> anyhow::Result<Arc<ChatwootAccounts>> {
         self.deps.chatwoot.clone().context(
-            "CHATWOOT_BASE_URL is not set (set CHATWOOT_BASE_URL, CHATWOOT_API_TOKEN and \
-             CHATWOOT_ACCOUNT_ID)",
+            "CHATWOOT_BASE_URL is not set (set CHATWOOT_BASE_URL and COPYDESK_ACCOUNTS_FILE, or \
+             CHATWOOT_BASE_URL, CHATWOOT_API_TOKEN and CHATWOOT_ACCOUNT_ID)",
         )
     }
 

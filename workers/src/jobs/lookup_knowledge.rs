@@ -100,6 +100,12 @@ impl Handler {
 
     /// Handles one attempt.
     pub async fn handle(&self, job: LookupKnowledge, attempt: JobAttempt) -> Result<(), JobError> {
+        // With Chatwoot configured, an unconfigured account is a permanent error here, before
+        // anything is stored or drafted for it.
+        let chatwoot = match &self.deps.chatwoot {
+            Some(_) => Some(self.deps.chatwoot_for(job.account_id)?),
+            None => None,
+        };
         // One draft in flight per conversation: a newer message retires the older draft now,
         // before its replacement is even written.
         let superseded = self
@@ -126,7 +132,7 @@ impl Handler {
         .await
         .map_err(JobError::retryable)?;
         // Context is best effort: without Chatwoot (or when it fails) the message stands alone.
-        let context = match &self.deps.chatwoot {
+        let context = match chatwoot {
             Some(chatwoot) => recent_context(chatwoot, job.conversation_id, job.message_id)
                 .await
                 .unwrap_or_else(|error| {

@@ -24,7 +24,7 @@ pub mod track_conversation;
 use std::sync::Arc;
 
 use copydesk::approvals::{ApprovalError, ApprovalItem, ApprovalStore};
-use copydesk::chatwoot::{ChatwootClient, ChatwootError};
+use copydesk::chatwoot::{ChatwootAccounts, ChatwootClient, ChatwootError};
 use copydesk::queue::{JobError, QueueClient, QueueError};
 
 /// What every stage shares: the queue, the approval store and (when configured) Chatwoot.
@@ -34,19 +34,40 @@ pub struct Deps {
     pub queue: QueueClient,
     /// Approval items.
     pub approvals: ApprovalStore,
-    /// The Chatwoot API, when `CHATWOOT_*` is configured.
-    pub chatwoot: Option<Arc<ChatwootClient>>,
+    /// The Chatwoot API of every configured account, when `CHATWOOT_*` is configured.
+    pub chatwoot: Option<Arc<ChatwootAccounts>>,
 }
 
 impl Deps {
-    /// Dependencies on `queue`, with Chatwoot if given.
+    /// Dependencies on `queue`, with Chatwoot (one account) if given.
     pub fn new(queue: QueueClient, chatwoot: Option<ChatwootClient>) -> Self {
+        Self::with_accounts(queue, chatwoot.map(ChatwootAccounts::single))
+    }
+
+    /// Dependencies on `queue`, with the Chatwoot clients of several accounts if given.
+    pub fn with_accounts(queue: QueueClient, chatwoot: Option<ChatwootAccounts>) -> Self {
         let approvals = ApprovalStore::for_queue(&queue);
         Self {
             queue,
             approvals,
             chatwoot: chatwoot.map(Arc::new),
         }
+    }
+
+    /// The Chatwoot client of `account_id` (with that account's token). Chatwoot not
+    /// configured, or the account unknown, is a permanent error naming it: a job is never
+    /// served in another account.
+    pub fn chatwoot_for(&self, account_id: i64) -> Result<&ChatwootClient, JobError> {
+        let accounts = self.chatwoot.as_deref().ok_or_else(|| {
+            JobError::permanent(anyhow::anyhow!(
+                "this stage needs the Chatwoot API for account {account_id}: set \
+                 CHATWOOT_BASE_URL and COPYDESK_ACCOUNTS_FILE (or CHATWOOT_API_TOKEN and \
+                 CHATWOOT_ACCOUNT_ID)"
+            ))
+        })?;
+        accounts
+            .client(account_id)
+            .map_err(|unknown| JobError::permanent(anyhow::Error::new(unknown)))
     }
 
     /// The approval item a job is about; a missing one is a permanent error (purged, or a

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use copydesk::approvals::{now_ms, ApprovalItem};
-use copydesk::chatwoot::{ChatwootClient, NewMessage};
+use copydesk::chatwoot::{ChatwootAccounts, ChatwootClient, NewMessage};
 use copydesk::jobs::PostNote;
 use copydesk::metrics::PIPELINE_LATENCY_SECONDS;
 use copydesk::queue::{JobAttempt, JobError};
@@ -21,7 +21,10 @@ impl Kind for PostNote {
     const CALLS_CHATWOOT: bool = true;
     type Handler = Handler;
     fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
-        Ok(Handler::new(setup.deps.clone(), setup.chatwoot()?))
+        Ok(Handler::with_accounts(
+            setup.deps.clone(),
+            setup.chatwoot()?,
+        ))
     }
 }
 
@@ -36,7 +39,7 @@ impl JobHandler for Handler {
 #[derive(Clone, Debug)]
 pub struct Handler {
     deps: Deps,
-    chatwoot: Arc<ChatwootClient>,
+    chatwoot: Arc<ChatwootAccounts>,
 }
 
 /// The idempotency key of an approval item's private note.
@@ -45,8 +48,14 @@ pub fn note_key(approval_id: &str) -> String {
 }
 
 impl Handler {
-    /// A stage posting through `chatwoot`.
+    /// A stage posting through `chatwoot` (one account).
     pub fn new(deps: Deps, chatwoot: Arc<ChatwootClient>) -> Self {
+        let single = ChatwootAccounts::single(ChatwootClient::clone(&chatwoot));
+        Self::with_accounts(deps, Arc::new(single))
+    }
+
+    /// A stage posting through the client of each job's account.
+    pub fn with_accounts(deps: Deps, chatwoot: Arc<ChatwootAccounts>) -> Self {
         Self { deps, chatwoot }
     }
 
@@ -57,10 +66,11 @@ impl Handler {
         if item.note_id.is_some() {
             return Ok(());
         }
+        let chatwoot = account_client(&self.chatwoot, job.account_id, item.doc.account_id)?;
         let message = NewMessage::private_note(format_note(&item))
             .with_idempotency_key(note_key(&item.doc.id));
         let post = PostOnce {
-            chatwoot: &self.chatwoot,
+            chatwoot,
             queue: &self.deps.queue,
             conversation_id: job.conversation_id,
             after_id: item.doc.message_id,
@@ -80,6 +90,24 @@ impl Handler {
         }
         Ok(())
     }
+}
+
+/// The client of the job's account; a job whose account differs from its approval item's,
+/// or names an unconfigured account, is a permanent error (never a post in another account).
+pub(crate) fn account_client(
+    accounts: &ChatwootAccounts,
+    job_account: i64,
+    item_account: i64,
+) -> Result<&ChatwootClient, JobError> {
+    if job_account != item_account {
+        return Err(JobError::permanent(anyhow::anyhow!(
+            "job for Chatwoot account {job_account} but its approval item belongs to account \
+             {item_account}"
+        )));
+    }
+    accounts
+        .client(job_account)
+        .map_err(|unknown| JobError::permanent(anyhow::Error::new(unknown)))
 }
 
 /// The private note's text: a header line with the drafter's advice, the draft, the sources

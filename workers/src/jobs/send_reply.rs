@@ -11,7 +11,9 @@
 use std::sync::Arc;
 
 use copydesk::approvals::{ApprovalItem, ApprovalStatus, DecideOutcome};
-use copydesk::chatwoot::{ChatwootClient, ConversationStatus, Message, MessageType, NewMessage};
+use copydesk::chatwoot::{
+    ChatwootAccounts, ChatwootClient, ConversationStatus, Message, MessageType, NewMessage,
+};
 use copydesk::jobs::SendReply;
 use copydesk::queue::{JobAttempt, JobError};
 
@@ -31,7 +33,10 @@ impl Kind for SendReply {
     const CALLS_CHATWOOT: bool = true;
     type Handler = Handler;
     fn handler(setup: &Setup<'_>) -> anyhow::Result<Handler> {
-        Ok(Handler::new(setup.deps.clone(), setup.chatwoot()?))
+        Ok(Handler::with_accounts(
+            setup.deps.clone(),
+            setup.chatwoot()?,
+        ))
     }
 }
 
@@ -46,7 +51,7 @@ impl JobHandler for Handler {
 #[derive(Clone, Debug)]
 pub struct Handler {
     deps: Deps,
-    chatwoot: Arc<ChatwootClient>,
+    chatwoot: Arc<ChatwootAccounts>,
 }
 
 /// The `source_id` (and idempotency key) of an approval item's public reply.
@@ -114,8 +119,14 @@ pub fn check_before_send(
 }
 
 impl Handler {
-    /// A stage posting through `chatwoot`.
+    /// A stage posting through `chatwoot` (one account).
     pub fn new(deps: Deps, chatwoot: Arc<ChatwootClient>) -> Self {
+        let single = ChatwootAccounts::single(ChatwootClient::clone(&chatwoot));
+        Self::with_accounts(deps, Arc::new(single))
+    }
+
+    /// A stage posting through the client of each job's account.
+    pub fn with_accounts(deps: Deps, chatwoot: Arc<ChatwootAccounts>) -> Self {
         Self { deps, chatwoot }
     }
 
@@ -136,13 +147,14 @@ impl Handler {
             )));
         };
         let key = reply_key(&item.doc.id);
-        let conversation = self
-            .chatwoot
+        let chatwoot =
+            super::post_note::account_client(&self.chatwoot, job.account_id, item.doc.account_id)?;
+        let conversation = chatwoot
             .get_conversation(job.conversation_id)
             .await
             .map_err(chatwoot_failure)?;
         let post = PostOnce {
-            chatwoot: &self.chatwoot,
+            chatwoot,
             queue: &self.deps.queue,
             conversation_id: job.conversation_id,
             after_id: item.doc.message_id,

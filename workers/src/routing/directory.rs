@@ -31,12 +31,13 @@ pub enum DirectoryError {
     Redis(#[from] redis::RedisError),
 }
 
-/// The agent directory of one routing table, shared by the clones of a handler.
+/// The agent directory of one routing table, shared by the clones of a handler. Caches are
+/// per Chatwoot account (each account has its own agents, teams and token user).
 #[derive(Clone, Debug)]
 pub struct AgentDirectory {
     table: Arc<RoutingTable>,
-    memberships: Arc<Mutex<Option<(Instant, Memberships)>>>,
-    own_user: Arc<Mutex<Option<i64>>>,
+    memberships: Arc<Mutex<HashMap<i64, (Instant, Memberships)>>>,
+    own_user: Arc<Mutex<HashMap<i64, i64>>>,
 }
 
 impl AgentDirectory {
@@ -58,11 +59,11 @@ impl AgentDirectory {
         account_id: i64,
         routing: Option<i64>,
     ) -> Result<Vec<AgentState>, DirectoryError> {
-        let own_user = self.own_user(chatwoot).await;
+        let own_user = self.own_user(chatwoot, account_id).await;
         let mut agents = chatwoot.list_agents().await?;
         // Copydesk's own user (the token's) answers as a bot, never as a human agent.
         agents.retain(|agent| Some(agent.id) != own_user);
-        let memberships = self.memberships(chatwoot).await?;
+        let memberships = self.memberships(chatwoot, account_id).await?;
         let ids: Vec<i64> = agents.iter().map(|a| a.id).collect();
         let counts = store.open_counts(account_id, &ids).await?;
         let owner = match routing {
@@ -94,18 +95,27 @@ impl AgentDirectory {
 
     /// Drops the cached memberships (Chatwoot disagreed with them).
     pub fn forget_memberships(&self) {
-        *self.lock_memberships() = None;
+        self.lock_memberships().clear();
     }
 
     /// The token's own user id, read once (`GET /api/v1/profile`); `None` while Chatwoot
     /// cannot say (then it is asked again next time, and nobody is left out meanwhile).
-    async fn own_user(&self, chatwoot: &ChatwootClient) -> Option<i64> {
-        if let Some(id) = *self.own_user.lock().unwrap_or_else(|e| e.into_inner()) {
+    async fn own_user(&self, chatwoot: &ChatwootClient, account_id: i64) -> Option<i64> {
+        let known = self
+            .own_user
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&account_id)
+            .copied();
+        if let Some(id) = known {
             return Some(id);
         }
         match chatwoot.profile().await {
             Ok(user) => {
-                *self.own_user.lock().unwrap_or_else(|e| e.into_inner()) = Some(user.id);
+                self.own_user
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(account_id, user.id);
                 Some(user.id)
             }
             Err(error) => {
@@ -116,8 +126,12 @@ impl AgentDirectory {
     }
 
     /// Chatwoot's members of the routing file's teams that list no agents (cached).
-    async fn memberships(&self, chatwoot: &ChatwootClient) -> Result<Memberships, ChatwootError> {
-        if let Some((read_at, cached)) = self.lock_memberships().as_ref() {
+    async fn memberships(
+        &self,
+        chatwoot: &ChatwootClient,
+        account_id: i64,
+    ) -> Result<Memberships, ChatwootError> {
+        if let Some((read_at, cached)) = self.lock_memberships().get(&account_id) {
             if read_at.elapsed() < MEMBERSHIP_CACHE_TTL {
                 return Ok(cached.clone());
             }
@@ -137,11 +151,12 @@ impl AgentDirectory {
             }
         }
         let map = Arc::new(map);
-        *self.lock_memberships() = Some((Instant::now(), map.clone()));
+        self.lock_memberships()
+            .insert(account_id, (Instant::now(), map.clone()));
         Ok(map)
     }
 
-    fn lock_memberships(&self) -> MutexGuard<'_, Option<(Instant, Memberships)>> {
+    fn lock_memberships(&self) -> MutexGuard<'_, HashMap<i64, (Instant, Memberships)>> {
         self.memberships.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

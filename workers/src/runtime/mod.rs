@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use copydesk::chatwoot::{ChatwootClient, ChatwootConfig};
+use copydesk::chatwoot::ChatwootAccounts;
 use copydesk::config::{parsed_or, EnvSource, RedisConfig};
 use copydesk::jobs::ALL_QUEUES;
 use copydesk::queue::{QueueClient, QueueSettings};
@@ -64,7 +64,7 @@ impl Fleet {
         let kinds: Vec<_> = KINDS.iter().filter(|k| roles.contains(&k.role())).collect();
         let needs_chatwoot = kinds.iter().any(|k| k.calls_chatwoot());
         let chatwoot = if needs_chatwoot || env.get("CHATWOOT_BASE_URL").is_some() {
-            let config = ChatwootConfig::from_env(env).with_context(|| {
+            let accounts = ChatwootAccounts::from_env(env).with_context(|| {
                 format!(
                     "the {} role(s) call the Chatwoot API",
                     roles
@@ -74,7 +74,7 @@ impl Fleet {
                         .join(", ")
                 )
             })?;
-            Some(ChatwootClient::new(&config)?)
+            Some(accounts)
         } else {
             None
         };
@@ -97,7 +97,7 @@ impl Fleet {
                 .await
                 .context("checking the LLM (COPYDESK_LLM_URL / COPYDESK_LLM_MODEL)")?;
         }
-        let setup = Setup::new(env, Deps::new(queue.clone(), chatwoot));
+        let setup = Setup::new(env, Deps::with_accounts(queue.clone(), chatwoot));
         let mut parts = Vec::new();
         for kind in kinds {
             parts.push(kind.build(&setup)?);

@@ -21,12 +21,25 @@ use crate::routing::{
 };
 
 impl Handler {
-    /// One pass over the waiting list: every waiting conversation (up to [`WAITING_BATCH`],
-    /// most urgent and oldest first) that an online agent can take now gets one. Only one
-    /// replica runs a pass at a time; the others return an empty pass.
+    /// One pass over the waiting list of every account the assigner serves (see
+    /// [`Self::assign_waiting_in`]); the counts are summed.
     pub async fn assign_waiting(&self) -> Result<WaitingPass, JobError> {
-        let chatwoot = self.chatwoot()?;
-        let account_id = chatwoot.account_id();
+        let mut total = WaitingPass::default();
+        for account_id in self.account_ids()? {
+            let pass = self.assign_waiting_in(account_id).await?;
+            total.assigned += pass.assigned;
+            total.dropped += pass.dropped;
+            total.still_waiting += pass.still_waiting;
+        }
+        Ok(total)
+    }
+
+    /// One pass over `account_id`'s waiting list: every waiting conversation (up to
+    /// [`WAITING_BATCH`], most urgent and oldest first) that an online agent can take now
+    /// gets one, through that account's client. Only one replica runs a pass at a time; the
+    /// others return an empty pass.
+    pub async fn assign_waiting_in(&self, account_id: i64) -> Result<WaitingPass, JobError> {
+        let chatwoot = self.deps.chatwoot_for(account_id)?;
         if self
             .waiting
             .len(account_id)
@@ -95,6 +108,12 @@ impl Handler {
                     .await
                     .map_err(waiting_failure)?;
                 pass.dropped += 1;
+                continue;
+            }
+            let mut conversation = conversation;
+            if self.leave_to_bot(chatwoot, &mut conversation).await? {
+                // Back with the agent bot: it waits until it is open again (or handed off).
+                pass.still_waiting += 1;
                 continue;
             }
             if let Some(assignee) = online_assignee(&conversation, &agents) {
