@@ -17,85 +17,11 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{AccountId, ApprovalId, ConversationId, MessageId};
 use crate::queue::Keys;
 
-/// How urgent a conversation is. Order matters: urgent sorts first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    /// Safety issue: someone looks now.
-    Urgent,
-    /// VIP or upset customer.
-    High,
-    /// The default.
-    Normal,
-    /// Can wait: thanks, acknowledgements, "no rush" (a plain question is `Normal`).
-    Low,
-}
-
-impl Priority {
-    /// Stable lower-case name (also the metrics label).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Urgent => "urgent",
-            Self::High => "high",
-            Self::Normal => "normal",
-            Self::Low => "low",
-        }
-    }
-
-    /// Chatwoot's priority value (`toggle_priority` accepts urgent|high|medium|low).
-    pub fn chatwoot_value(self) -> &'static str {
-        match self {
-            Self::Urgent => "urgent",
-            Self::High => "high",
-            Self::Normal => "medium",
-            Self::Low => "low",
-        }
-    }
-
-    fn rank(self) -> u64 {
-        self as u64
-    }
-}
-
-impl std::str::FromStr for Priority {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "urgent" => Ok(Self::Urgent),
-            "high" => Ok(Self::High),
-            "normal" | "medium" => Ok(Self::Normal),
-            "low" => Ok(Self::Low),
-            other => Err(format!(
-                "unknown priority {other:?} (urgent, high, normal, low)"
-            )),
-        }
-    }
-}
-
-/// What the drafter recommends the operator do with a draft.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Confident answer: approve as is.
-    Send,
-    /// Plausible answer: read before sending.
-    Review,
-    /// Out of our depth or unsafe: a human (team) takes over.
-    Escalate,
-}
-
-impl Action {
-    /// Stable lower-case name (also the metrics label).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Send => "send",
-            Self::Review => "review",
-            Self::Escalate => "escalate",
-        }
-    }
-}
+/// Re-exported from [`crate::domain`], where they live, for existing callers.
+pub use crate::domain::{now_ms, Action, Priority};
 
 /// A knowledge source a draft relies on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +75,28 @@ pub struct DraftDoc {
     pub received_at_ms: i64,
     /// When the draft was stored (Unix ms).
     pub created_at_ms: i64,
+}
+
+impl DraftDoc {
+    /// The approval id, typed.
+    pub fn approval_id(&self) -> ApprovalId {
+        ApprovalId::trusted(self.id.clone())
+    }
+
+    /// The account, typed.
+    pub fn account(&self) -> AccountId {
+        AccountId::new(self.account_id)
+    }
+
+    /// The conversation, typed.
+    pub fn conversation(&self) -> ConversationId {
+        ConversationId::new(self.conversation_id)
+    }
+
+    /// The customer message answered, typed.
+    pub fn message(&self) -> MessageId {
+        MessageId::new(self.message_id)
+    }
 }
 
 /// Where an approval item stands.
@@ -411,14 +359,6 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 'ok'
 "#;
 
-/// Current Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Handle on the approval store.
 #[derive(Clone)]
 pub struct ApprovalStore {
@@ -447,7 +387,12 @@ impl ApprovalStore {
 
     /// The id of the approval item for a customer message.
     pub fn approval_id(account_id: i64, conversation_id: i64, message_id: i64) -> String {
-        format!("{account_id}-{conversation_id}-{message_id}")
+        ApprovalId::for_message(
+            AccountId::new(account_id),
+            ConversationId::new(conversation_id),
+            MessageId::new(message_id),
+        )
+        .into_string()
     }
 
     fn item_key(&self, id: &str) -> String {

@@ -3,6 +3,7 @@
 //! - [`approvals`]: the approval store (drafts waiting for operators).
 //! - [`chatwoot`]: the Chatwoot REST client (classified errors, config section).
 //! - [`config`]: config sections read from the environment, with errors naming the variable.
+//! - [`domain`]: ids, priority, recommended action, reported status, the clock.
 //! - [`event`]: the typed Chatwoot webhook model and its routing to jobs.
 //! - [`events`]: the operator event stream (new drafts, decisions) behind `GET /api/events`.
 //! - [`health`]: the `/livez`, `/readyz` and `/metrics` answers of every process.
@@ -18,6 +19,7 @@
 pub mod approvals;
 pub mod chatwoot;
 pub mod config;
+pub mod domain;
 pub mod event;
 pub mod events;
 pub mod health;

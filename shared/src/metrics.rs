@@ -3,7 +3,8 @@
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::approvals::{ApprovalItem, DecideOutcome, Decision, DraftDoc, Priority};
+use crate::approvals::{ApprovalItem, DecideOutcome, Decision, DraftDoc};
+use crate::domain::Priority;
 use crate::queue::{Keys, QueueClient};
 
 /// Counter `{event, outcome}`: webhooks answered by the ingress. `outcome` is one of
@@ -320,7 +321,7 @@ pub fn job_claimed(queue: &'static str, entry_id: &str, first_delivery: bool) {
         .next()
         .and_then(|ms| ms.parse::<i64>().ok());
     if let (true, Some(added_ms)) = (first_delivery, added_ms) {
-        let waited_ms = (crate::approvals::now_ms() - added_ms).max(0);
+        let waited_ms = (crate::domain::now_ms() - added_ms).max(0);
         metrics::histogram!(QUEUE_CLAIM_LATENCY_SECONDS, "queue" => queue)
             .record(waited_ms as f64 / 1000.0);
     }
@@ -356,7 +357,7 @@ pub async fn export_approvals(
     keys: &Keys,
 ) -> Result<(), redis::RedisError> {
     let pending = keys.approvals_pending();
-    let now = crate::approvals::now_ms();
+    let now = crate::domain::now_ms();
     for (rank, priority) in [
         Priority::Urgent,
         Priority::High,

@@ -9,6 +9,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Priority;
+
 /// A JSON object of free-form attributes (custom, additional or content attributes).
 pub type Attributes = serde_json::Map<String, serde_json::Value>;
 
@@ -323,10 +325,9 @@ impl ConversationPriority {
     }
 }
 
-impl From<crate::approvals::Priority> for ConversationPriority {
+impl From<Priority> for ConversationPriority {
     /// Copydesk's `normal` is Chatwoot's `medium`.
-    fn from(priority: crate::approvals::Priority) -> Self {
-        use crate::approvals::Priority;
+    fn from(priority: Priority) -> Self {
         match priority {
             Priority::Urgent => Self::Urgent,
             Priority::High => Self::High,

@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::domain::{ReportedPriority, ReportedStatus};
+
 use super::message::{null_as_empty, Attributes, MessageType, Reference, Sender};
 use super::timestamp::Timestamp;
 
@@ -18,10 +20,10 @@ pub struct Conversation {
     #[serde(default)]
     pub inbox_id: Option<i64>,
     /// `open`, `pending`, `snoozed` or `resolved`.
-    pub status: String,
+    pub status: ReportedStatus,
     /// `urgent`, `high`, `medium`, `low` or none.
     #[serde(default)]
-    pub priority: Option<String>,
+    pub priority: Option<ReportedPriority>,
     /// Conversation custom attributes.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub custom_attributes: Attributes,

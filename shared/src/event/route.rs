@@ -20,6 +20,7 @@
 //!   carries the same `updated_at` and is swallowed, a genuine later change has a new one and
 //!   is queued. A CSAT key adds the rating, so a customer who changes their rating is tracked.
 
+use crate::domain::{AccountId, ConversationId, DeliveryId, MessageId};
 use crate::jobs::{
     AssignConversation, AssignReason, ContactRef, ConversationChange, JobMeta, LookupKnowledge,
     TrackConversation,
@@ -92,11 +93,11 @@ impl std::fmt::Display for IgnoreReason {
 /// if a job cannot be encoded as JSON.
 pub fn route(
     event: &WebhookEvent,
-    delivery_id: &str,
+    delivery_id: &DeliveryId,
     received_at_ms: i64,
 ) -> Result<Route, QueueError> {
     let meta = JobMeta {
-        delivery_id: delivery_id.to_owned(),
+        delivery_id: delivery_id.clone(),
         received_at_ms,
     };
     let delivery_key = format!("delivery:{delivery_id}");
@@ -117,7 +118,7 @@ pub fn route(
                 };
                 let track = track(
                     &meta,
-                    message.account.id,
+                    AccountId::new(message.account.id),
                     &message.conversation,
                     received_at_ms,
                     change,
@@ -136,7 +137,7 @@ pub fn route(
             let assign = AssignConversation {
                 meta: meta.clone(),
                 account_id,
-                conversation_id: conversation.id,
+                conversation_id: ConversationId::new(conversation.id),
                 reason: AssignReason::NewConversation {
                     first_message: conversation.first_customer_message().map(str::to_owned),
                 },
@@ -199,7 +200,7 @@ fn message_created_jobs(
         return Ok(Err(IgnoreReason::PrivateNote));
     }
     let sender_kind = message.sender.as_ref().map(|s| s.kind());
-    let account_id = message.account.id;
+    let account_id = AccountId::new(message.account.id);
     let occurred = message.created_at.unix_ms();
     match (message.message_type, sender_kind) {
         (MessageType::Incoming, Some(SenderKind::Contact)) => {
@@ -207,8 +208,8 @@ fn message_created_jobs(
             let lookup = LookupKnowledge {
                 meta: meta.clone(),
                 account_id,
-                conversation_id: message.conversation.id,
-                message_id: message.id,
+                conversation_id: ConversationId::new(message.conversation.id),
+                message_id: MessageId::new(message.id),
                 inbox_id: message
                     .inbox
                     .as_ref()
@@ -226,7 +227,7 @@ fn message_created_jobs(
                 created_at: message.created_at.unix_secs(),
             };
             let change = ConversationChange::CustomerMessage {
-                message_id: message.id,
+                message_id: MessageId::new(message.id),
             };
             let track = track(meta, account_id, &message.conversation, occurred, change);
             Ok(Ok(vec![NewJob::encode(&lookup)?, NewJob::encode(&track)?]))
@@ -234,7 +235,7 @@ fn message_created_jobs(
         (MessageType::Incoming, _) => Ok(Err(IgnoreReason::IncomingNotFromContact)),
         (MessageType::Outgoing, Some(SenderKind::User)) => {
             let change = ConversationChange::AgentReply {
-                message_id: message.id,
+                message_id: MessageId::new(message.id),
                 sender_id: message.sender.as_ref().map(|s| s.id),
             };
             let track = track(meta, account_id, &message.conversation, occurred, change);
@@ -272,7 +273,7 @@ fn conversation_change(
 
 fn track(
     meta: &JobMeta,
-    account_id: i64,
+    account_id: AccountId,
     conversation: &Conversation,
     occurred_at_ms: i64,
     change: ConversationChange,
@@ -280,7 +281,7 @@ fn track(
     TrackConversation {
         meta: meta.clone(),
         account_id,
-        conversation_id: conversation.id,
+        conversation_id: ConversationId::new(conversation.id),
         occurred_at_ms,
         change,
     }
@@ -288,8 +289,8 @@ fn track(
 
 /// The account of a top-level conversation event (0 when Chatwoot left it out, which only
 /// single-account installations could see).
-fn account_id(conversation: &Conversation) -> i64 {
-    conversation.account.as_ref().map_or(0, |a| a.id)
+fn account_id(conversation: &Conversation) -> AccountId {
+    AccountId::new(conversation.account.as_ref().map_or(0, |a| a.id))
 }
 
 fn message_key(kind: EventKind, message: &Message, suffix: &str) -> String {

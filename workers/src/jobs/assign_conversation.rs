@@ -33,11 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use copydesk::approvals::Priority;
 use copydesk::chatwoot::{
     AssignOutcome, ChatwootClient, Conversation, ConversationStatus, MessageType, NewMessage,
 };
 use copydesk::config::{millis_or, ConfigError, EnvSource};
+use copydesk::domain::Priority;
 use copydesk::jobs::{AssignConversation, AssignReason};
 use copydesk::queue::{JobAttempt, JobError};
 use tokio_util::sync::CancellationToken;
@@ -253,15 +253,16 @@ impl Handler {
         _attempt: JobAttempt,
     ) -> Result<Routed, JobError> {
         let chatwoot = self.chatwoot()?;
-        if job.account_id != chatwoot.account_id() {
+        let account_id = job.account_id.get();
+        if account_id != chatwoot.account_id() {
             return Err(JobError::permanent(anyhow!(
                 "job for Chatwoot account {} but this assigner serves account {} \
                  (CHATWOOT_ACCOUNT_ID)",
-                job.account_id,
+                account_id,
                 chatwoot.account_id()
             )));
         }
-        let conversation_id = job.conversation_id;
+        let conversation_id = job.conversation_id.get();
         match &job.reason {
             AssignReason::AgentOnline => {
                 let pass = self.assign_waiting().await?;
@@ -282,7 +283,7 @@ impl Handler {
                     vip: self.is_vip(&conversation),
                     ..RoutingInput::default()
                 };
-                self.route(chatwoot, job.account_id, &conversation, input, true)
+                self.route(chatwoot, account_id, &conversation, input, true)
                     .await
             }
             AssignReason::Drafted {
@@ -298,25 +299,18 @@ impl Handler {
                 let safety = self
                     .deps
                     .approvals
-                    .get(approval_id)
+                    .get(approval_id.as_str())
                     .await
                     .map_err(store_failure)?
                     .is_some_and(|item| item.doc.safety);
-                let priority = match priority.parse::<Priority>() {
-                    Ok(p) => Some(p),
-                    Err(error) => {
-                        tracing::warn!(%error, "draft priority not understood; routing as normal");
-                        None
-                    }
-                };
                 let input = RoutingInput {
                     text: text.clone(),
-                    priority,
+                    priority: Some(*priority),
                     vip: *vip || self.is_vip(&conversation),
                     safety,
                     escalation_team: None,
                 };
-                self.route(chatwoot, job.account_id, &conversation, input, true)
+                self.route(chatwoot, account_id, &conversation, input, true)
                     .await
             }
             AssignReason::Escalation {
@@ -339,7 +333,7 @@ impl Handler {
                 let doc = self
                     .deps
                     .approvals
-                    .get(approval_id)
+                    .get(approval_id.as_str())
                     .await
                     .map_err(store_failure)?
                     .map(|item| item.doc);
@@ -356,13 +350,13 @@ impl Handler {
                     escalation_team: Some(team_name.clone()),
                 };
                 let routed = self
-                    .route(chatwoot, job.account_id, &conversation, input, false)
+                    .route(chatwoot, account_id, &conversation, input, false)
                     .await?;
                 self.post_escalation_note(
                     chatwoot,
-                    job.account_id,
+                    account_id,
                     conversation_id,
-                    approval_id,
+                    approval_id.as_str(),
                     &escalation_note(operator, &team_name, note),
                     after_id,
                 )

@@ -71,12 +71,16 @@ impl Handler {
         let superseded = self
             .deps
             .approvals
-            .supersede_older(job.account_id, job.conversation_id, job.message_id)
+            .supersede_older(
+                job.account_id.get(),
+                job.conversation_id.get(),
+                job.message_id.get(),
+            )
             .await
             .map_err(store_failure)?;
         if superseded {
             tracing::info!(
-                conversation = job.conversation_id,
+                conversation = job.conversation_id.get(),
                 "older pending draft superseded"
             );
         }
@@ -85,20 +89,24 @@ impl Handler {
         copydesk::learning::record_customer_reply(
             &mut conn,
             self.deps.queue.keys(),
-            job.account_id,
-            job.conversation_id,
+            job.account_id.get(),
+            job.conversation_id.get(),
             job.meta.received_at_ms,
         )
         .await
         .map_err(JobError::retryable)?;
         // Context is best effort: without Chatwoot (or when it fails) the message stands alone.
         let context = match &self.deps.chatwoot {
-            Some(chatwoot) => recent_context(chatwoot, job.conversation_id, job.message_id)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "conversation context unavailable; drafting without it");
-                    Vec::new()
-                }),
+            Some(chatwoot) => recent_context(
+                chatwoot,
+                job.conversation_id.get(),
+                job.message_id.get(),
+            )
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "conversation context unavailable; drafting without it");
+                Vec::new()
+            }),
             None => Vec::new(),
         };
         let query = KnowledgeQuery::new(job.content.clone())

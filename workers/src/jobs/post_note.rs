@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
-use copydesk::approvals::{now_ms, ApprovalItem};
+use copydesk::approvals::ApprovalItem;
 use copydesk::chatwoot::{ChatwootClient, NewMessage};
+use copydesk::domain::now_ms;
 use copydesk::jobs::PostNote;
 use copydesk::metrics::PIPELINE_LATENCY_SECONDS;
 use copydesk::queue::{JobAttempt, JobError};
@@ -53,7 +54,7 @@ impl Handler {
     /// Handles one attempt: posts the note once ([`PostOnce`]) and records its id.
     pub async fn handle(&self, job: PostNote, _attempt: JobAttempt) -> Result<(), JobError> {
         let approvals = &self.deps.approvals;
-        let item = self.deps.approval_item(&job.approval_id).await?;
+        let item = self.deps.approval_item(job.approval_id.as_str()).await?;
         if item.note_id.is_some() {
             return Ok(());
         }
@@ -62,7 +63,7 @@ impl Handler {
         let post = PostOnce {
             chatwoot: &self.chatwoot,
             queue: &self.deps.queue,
-            conversation_id: job.conversation_id,
+            conversation_id: job.conversation_id.get(),
             after_id: item.doc.message_id,
             message,
         };

@@ -122,7 +122,7 @@ impl Handler {
     /// Handles one attempt.
     pub async fn handle(&self, job: SendReply, _attempt: JobAttempt) -> Result<(), JobError> {
         let approvals = &self.deps.approvals;
-        let item = self.deps.approval_item(&job.approval_id).await?;
+        let item = self.deps.approval_item(job.approval_id.as_str()).await?;
         if item.reply_message_id.is_some()
             || matches!(item.status, ApprovalStatus::Sent | ApprovalStatus::HeldBack)
         {
@@ -138,13 +138,13 @@ impl Handler {
         let key = reply_key(&item.doc.id);
         let conversation = self
             .chatwoot
-            .get_conversation(job.conversation_id)
+            .get_conversation(job.conversation_id.get())
             .await
             .map_err(chatwoot_failure)?;
         let post = PostOnce {
             chatwoot: &self.chatwoot,
             queue: &self.deps.queue,
-            conversation_id: job.conversation_id,
+            conversation_id: job.conversation_id.get(),
             after_id: item.doc.message_id,
             message: NewMessage::public_reply(text).with_idempotency_key(key.as_str()),
         };
@@ -183,7 +183,7 @@ impl Handler {
             &mut conn,
             self.deps.queue.keys(),
             &item.doc.id,
-            copydesk::approvals::now_ms(),
+            copydesk::domain::now_ms(),
         )
         .await
         {
