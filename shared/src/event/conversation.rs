@@ -10,7 +10,7 @@ use super::timestamp::Timestamp;
 
 /// A conversation. `id` is the display id (per account), the one in `/conversations/{id}` URLs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Conversation {
+pub struct WebhookConversation {
     /// Display id, unique within the account.
     pub id: i64,
     /// The account; top-level conversation events and nested ones both carry it.
@@ -35,7 +35,7 @@ pub struct Conversation {
     pub messages: Vec<ConversationMessage>,
     /// Contact, assignee and team.
     #[serde(default)]
-    pub meta: Option<ConversationMeta>,
+    pub meta: Option<WebhookConversationMeta>,
     /// Creation time.
     #[serde(default)]
     pub created_at: Option<Timestamp>,
@@ -48,7 +48,7 @@ pub struct Conversation {
     pub changed_attributes: Option<Vec<Attributes>>,
 }
 
-impl Conversation {
+impl WebhookConversation {
     /// The assignee's user id, if assigned.
     pub fn assignee_id(&self) -> Option<i64> {
         self.meta.as_ref()?.assignee.as_ref().map(|a| a.id)
@@ -65,7 +65,7 @@ impl Conversation {
 
 /// `meta` of a conversation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ConversationMeta {
+pub struct WebhookConversationMeta {
     /// The contact.
     #[serde(default)]
     pub sender: Option<Sender>,

@@ -3,11 +3,12 @@
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use super::conversation::Conversation;
+use super::conversation::WebhookConversation;
 use super::timestamp::Timestamp;
 
-/// A JSON object of free-form attributes (custom attributes, content attributes).
-pub type Attributes = serde_json::Map<String, serde_json::Value>;
+/// A JSON object of free-form attributes (custom attributes, content attributes): the same
+/// alias the REST model uses.
+pub use crate::chatwoot::types::Attributes;
 
 /// Who a message is from or to, as Chatwoot's `message_type` says: a string at the top level
 /// of a message webhook (`"incoming"`), the enum's integer inside `conversation.messages`
@@ -70,13 +71,13 @@ pub struct Reference {
 
 /// A message webhook body: `message_created` or `message_updated`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Message {
+pub struct WebhookMessage {
     /// Message id (unique across accounts).
     pub id: i64,
     /// The account.
     pub account: Reference,
     /// The conversation, with its display id.
-    pub conversation: Conversation,
+    pub conversation: WebhookConversation,
     /// The inbox, when sent.
     #[serde(default)]
     pub inbox: Option<Reference>,
@@ -114,7 +115,7 @@ pub struct CsatResponse {
     pub feedback_message: Option<String>,
 }
 
-impl Message {
+impl WebhookMessage {
     /// The CSAT answer carried by an `input_csat` message, if the customer submitted one.
     pub fn csat_response(&self) -> Option<CsatResponse> {
         if self.content_type.as_deref() != Some("input_csat") {

@@ -27,7 +27,9 @@ use crate::jobs::{
 };
 use crate::queue::{NewJob, QueueError};
 
-use super::{Conversation, EventKind, Message, MessageType, SenderKind, WebhookEvent};
+use super::{
+    EventKind, MessageType, SenderKind, WebhookConversation, WebhookEvent, WebhookMessage,
+};
 
 /// What the ingress should do with a webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +195,7 @@ pub fn route(
 
 /// Jobs for `message_created`, or why there are none.
 fn message_created_jobs(
-    message: &Message,
+    message: &WebhookMessage,
     meta: &JobMeta,
 ) -> Result<Result<Vec<NewJob>, IgnoreReason>, QueueError> {
     if message.private {
@@ -250,7 +252,7 @@ fn message_created_jobs(
 /// A `track_conversation` route for conversation updates and status changes.
 fn conversation_change(
     kind: EventKind,
-    conversation: &Conversation,
+    conversation: &WebhookConversation,
     meta: &JobMeta,
     change: ConversationChange,
     enqueue: impl FnOnce(String, Vec<NewJob>) -> Route,
@@ -274,7 +276,7 @@ fn conversation_change(
 fn track(
     meta: &JobMeta,
     account_id: AccountId,
-    conversation: &Conversation,
+    conversation: &WebhookConversation,
     occurred_at_ms: i64,
     change: ConversationChange,
 ) -> TrackConversation {
@@ -289,16 +291,20 @@ fn track(
 
 /// The account of a top-level conversation event (0 when Chatwoot left it out, which only
 /// single-account installations could see).
-fn account_id(conversation: &Conversation) -> AccountId {
+fn account_id(conversation: &WebhookConversation) -> AccountId {
     AccountId::new(conversation.account.as_ref().map_or(0, |a| a.id))
 }
 
-fn message_key(kind: EventKind, message: &Message, suffix: &str) -> String {
+fn message_key(kind: EventKind, message: &WebhookMessage, suffix: &str) -> String {
     format!("{kind}:{}:{}{suffix}", message.account.id, message.id)
 }
 
 /// `{event}:{account}:{conversation}`, plus `:{updated_at ms}` for events that repeat.
-fn conversation_key(kind: EventKind, conversation: &Conversation, per_change: bool) -> String {
+fn conversation_key(
+    kind: EventKind,
+    conversation: &WebhookConversation,
+    per_change: bool,
+) -> String {
     let base = format!("{kind}:{}:{}", account_id(conversation), conversation.id);
     match (per_change, conversation.updated_at) {
         (false, _) => base,
