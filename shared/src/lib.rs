@@ -16,6 +16,8 @@
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
 //! - [`telemetry`]: tracing setup.
 
+#![deny(missing_docs)]
+
 pub mod approvals;
 pub mod chatwoot;
 pub mod config;

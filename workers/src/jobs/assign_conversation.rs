@@ -9,12 +9,12 @@
 //!
 //! - agents' availability comes from `GET .../agents` on every decision; team membership from
 //!   the routing file's agent lists, plus `GET .../teams/{id}/team_members` for teams the file
-//!   lists no agents for (cached for [`MEMBERSHIP_CACHE_TTL`]);
-//! - open workload per agent is ours ([`super::workload`]): Chatwoot's API has no per-agent
+//!   lists no agents for (cached for [`MEMBERSHIP_CACHE_TTL`](crate::routing::directory::MEMBERSHIP_CACHE_TTL));
+//! - open workload per agent is ours ([`crate::routing::store`]): Chatwoot's API has no per-agent
 //!   open count, so we count what we assign, and the lifecycle stage moves or releases it;
-//! - round-robin cursors are one JSON [`RoundRobin`] per account at
+//! - round-robin cursors are one JSON [`RoundRobin`](crate::routing::round_robin::RoundRobin) per account at
 //!   `routing:{account}:round_robin`, so replicas take turns together;
-//! - conversations nobody can take now wait on [`super::waiting_list`]: they get the team
+//! - conversations nobody can take now wait on [`crate::routing::waiting_list`]: they get the team
 //!   and the priority at once, and an agent as soon as one is online (the background poll
 //!   every `COPYDESK_WAITING_POLL_MS`, or an `AgentOnline` job).
 //!
@@ -205,7 +205,7 @@ impl Handler {
         &self.waiting
     }
 
-    /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`]).
+    /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`](crate::routing::round_robin::RoundRobin)).
     pub fn round_robin_key(&self, account_id: i64) -> String {
         self.workload.round_robin_key(account_id)
     }
