@@ -11,6 +11,7 @@
 //! - [`jobs`]: the job types of the pipeline, one per queue.
 //! - [`learning`]: one record per operator decision (draft vs. final text) for JSONL export.
 //! - [`metrics`]: every Prometheus metric name, declared once, and the exporter.
+//! - [`observe`]: metrics about drafts, decisions and Redis (pending approvals, memory).
 //! - [`queue`]: the Redis Streams queue layer (producer, apalis backend, dead letters).
 //! - [`signature`]: Chatwoot webhook signature verification (HMAC-SHA256, several secrets).
 //! - [`shutdown`]: SIGTERM/SIGINT → a cancellation token.
@@ -29,6 +30,7 @@ pub mod http_body;
 pub mod jobs;
 pub mod learning;
 pub mod metrics;
+pub mod observe;
 pub mod operator;
 pub mod queue;
 pub mod shutdown;

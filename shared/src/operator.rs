@@ -170,7 +170,7 @@ impl Operator {
         let mut conn = self.queue.connection();
         let keys = self.queue.keys();
         let learning = LearningRecord::from_decision(item, decision, decided_at_ms);
-        crate::metrics::decision_made(item, decision, decided_at_ms, learning.edit_distance);
+        crate::observe::decision_made(item, decision, decided_at_ms, learning.edit_distance);
         if let Err(error) = learning::append(&mut conn, keys, &learning).await {
             tracing::warn!(approval_id = %item.doc.id, %error, "learning record not written");
         }

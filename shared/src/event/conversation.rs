@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::domain::{ReportedPriority, ReportedStatus};
 
-use super::message::{null_as_empty, Attributes, MessageType, Reference, Sender};
+use super::parts::{null_as_empty, Attributes, MessageType, Reference, Sender};
 use super::timestamp::Timestamp;
 
 /// A conversation. `id` is the display id (per account), the one in `/conversations/{id}` URLs.

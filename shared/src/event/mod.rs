@@ -3,6 +3,7 @@
 //! - [`kind`]: the fixed list of known event names ([`EventKind`]).
 //! - [`timestamp`]: [`Timestamp`], which accepts ISO strings and integer or float Unix seconds.
 //! - [`message`]: message events ([`WebhookMessage`], [`MessageType`], [`Sender`]).
+//! - [`parts`]: what both carry ([`Sender`], [`SenderKind`], [`Reference`], [`Attributes`]).
 //! - [`conversation`]: conversation events and the conversation inside message events.
 //! - [`route`](mod@route): [`route()`] turns an event into jobs and dedupe keys, or a reason to ignore it.
 //!
@@ -13,6 +14,7 @@
 pub mod conversation;
 pub mod kind;
 pub mod message;
+pub mod parts;
 pub mod route;
 pub mod timestamp;
 
@@ -20,9 +22,8 @@ use serde::Deserialize;
 
 pub use conversation::{ConversationMessage, WebhookConversation, WebhookConversationMeta};
 pub use kind::EventKind;
-pub use message::{
-    Attributes, CsatResponse, MessageType, Reference, Sender, SenderKind, WebhookMessage,
-};
+pub use message::{CsatResponse, WebhookMessage};
+pub use parts::{Attributes, MessageType, Reference, Sender, SenderKind};
 pub use route::{route, IgnoreReason, Route};
 pub use timestamp::Timestamp;
 

@@ -96,7 +96,7 @@ impl Handler {
             .await
             .map_err(store_failure)?;
         if outcome != CreateOutcome::Exists {
-            copydesk::metrics::draft_stored(&doc);
+            copydesk::observe::draft_stored(&doc);
             tracing::info!(approval = %doc.id, confidence = doc.confidence,
                 action = doc.action.as_str(), priority = doc.priority.as_str(),
                 superseded = outcome == CreateOutcome::CreatedSuperseded, "draft stored");

@@ -170,7 +170,7 @@ impl Handler {
                     )
                     .await
                     .map_err(store_failure)?;
-                copydesk::metrics::reply_settled(&outcome, "held_back");
+                copydesk::observe::reply_settled(&outcome, "held_back");
                 settled(outcome)
             }
         };
@@ -200,7 +200,7 @@ impl Handler {
             )
             .await
             .map_err(store_failure)?;
-        copydesk::metrics::reply_settled(&outcome, "sent");
+        copydesk::observe::reply_settled(&outcome, "sent");
         settled(outcome)
     }
 }
