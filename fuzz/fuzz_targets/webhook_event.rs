@@ -22,7 +22,8 @@ fuzz_target!(|body: &[u8]| {
     // The label is a metric label: a known event name or `unknown`, never sender text.
     let label = event.label();
     assert!(label == "unknown" || event.kind().is_some_and(|k| k.as_str() == label));
-    let routed = route(&event, "fuzz-delivery-0001", RECEIVED_AT_MS)
+    let delivery = "fuzz-delivery-0001".parse().expect("a valid delivery id");
+    let routed = route(&event, &delivery, RECEIVED_AT_MS)
         .expect("routing a parsed event never fails (the ingress would answer 500)");
     let Route::Enqueue { dedupe_keys, jobs } = routed else {
         return;

@@ -174,7 +174,7 @@ mod tests {
         let a = body_delivery_id(b"{}");
         assert_eq!(a, body_delivery_id(b"{}"));
         assert_ne!(a, body_delivery_id(b"{ }"));
-        assert!(a.len() <= crate::webhook::MAX_DELIVERY_ID_LEN);
-        assert!(a.bytes().all(|b| b.is_ascii_graphic()));
+        assert!(a.as_str().len() <= crate::webhook::MAX_DELIVERY_ID_LEN);
+        assert!(a.as_str().bytes().all(|b| b.is_ascii_graphic()));
     }
 }

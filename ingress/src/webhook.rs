@@ -13,6 +13,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use copydesk::domain::DeliveryId;
 use copydesk::event::{route, IgnoreReason, Route, WebhookEvent};
 use copydesk::queue::{EnqueueOutcome, NewJob};
 use copydesk::signature::{
@@ -40,7 +41,7 @@ pub const ENQUEUE_TIMEOUT: Duration = Duration::from_secs(3);
 /// until the spool is drained, so only the first ones of an outage wait this long.
 pub const SPOOL_FALLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest accepted `X-Chatwoot-Delivery` (Chatwoot sends a 36-character UUID).
-pub const MAX_DELIVERY_ID_LEN: usize = 128;
+pub const MAX_DELIVERY_ID_LEN: usize = DeliveryId::MAX_LEN;
 
 /// What happened to an accepted webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +156,7 @@ pub(crate) async fn receive(
     let received_at_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
     (
         label,
-        enqueue(state, &event, delivery_id, received_at_ms).await,
+        enqueue(state, &event, &delivery_id, received_at_ms).await,
     )
 }
 
@@ -227,7 +228,7 @@ pub(crate) async fn receive_legacy(
 async fn enqueue(
     state: &AppState,
     event: &WebhookEvent,
-    delivery_id: &str,
+    delivery_id: &DeliveryId,
     received_at_ms: i64,
 ) -> Result<Accepted, IngressError> {
     let (dedupe_keys, jobs) = match route(event, delivery_id, received_at_ms) {
@@ -371,12 +372,10 @@ fn declared_size_fits(headers: &http::HeaderMap, limit: usize) -> Result<(), Ing
     Ok(())
 }
 
-/// A delivery id becomes part of a Redis key: accept only short, visible ASCII.
-fn valid_delivery_id(raw: &[u8]) -> Option<&str> {
-    let ok = !raw.is_empty()
-        && raw.len() <= MAX_DELIVERY_ID_LEN
-        && raw.iter().all(|b| b.is_ascii_graphic());
-    ok.then(|| std::str::from_utf8(raw).ok()).flatten()
+/// A delivery id becomes part of a Redis key: accept only what [`DeliveryId`] parses (at most
+/// [`MAX_DELIVERY_ID_LEN`] bytes of visible ASCII).
+fn valid_delivery_id(raw: &[u8]) -> Option<DeliveryId> {
+    std::str::from_utf8(raw).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -385,7 +384,12 @@ mod tests {
 
     #[test]
     fn delivery_ids_are_bounded_visible_ascii() {
-        assert_eq!(valid_delivery_id(b"3f1c2a9e-6b7d"), Some("3f1c2a9e-6b7d"));
+        assert_eq!(
+            valid_delivery_id(b"3f1c2a9e-6b7d")
+                .as_ref()
+                .map(DeliveryId::as_str),
+            Some("3f1c2a9e-6b7d")
+        );
         assert_eq!(valid_delivery_id(b""), None);
         assert_eq!(valid_delivery_id(b"a b"), None);
         assert_eq!(valid_delivery_id(&[b'a'; MAX_DELIVERY_ID_LEN + 1]), None);

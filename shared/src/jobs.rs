@@ -7,6 +7,11 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{
+    AccountId, ApprovalId, ConversationId, DeliveryId, MessageId, Priority, ReportedPriority,
+    ReportedStatus,
+};
+
 /// A job kind: one queue, one payload type, a stable id.
 pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
     /// The queue name: unique, snake_case, stable on the wire (also the stream key suffix).
@@ -22,7 +27,7 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
 pub struct JobMeta {
     /// `X-Chatwoot-Delivery` of the webhook that started this chain (or a synthetic id for
     /// jobs started by operators or the scheduler).
-    pub delivery_id: String,
+    pub delivery_id: DeliveryId,
     /// Unix time in milliseconds when the ingress received the webhook.
     pub received_at_ms: i64,
 }
@@ -45,11 +50,11 @@ pub struct LookupKnowledge {
     /// Provenance.
     pub meta: JobMeta,
     /// Chatwoot account id.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Conversation display id (the id in `/conversations/{id}` URLs).
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     /// The customer message id.
-    pub message_id: i64,
+    pub message_id: MessageId,
     /// Inbox the conversation belongs to.
     pub inbox_id: Option<i64>,
     /// The customer's text.
@@ -129,17 +134,17 @@ pub struct PostNote {
     /// Provenance.
     pub meta: JobMeta,
     /// Chatwoot account id.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Conversation display id.
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     /// The approval item whose draft is posted.
-    pub approval_id: String,
+    pub approval_id: ApprovalId,
 }
 
 impl Job for PostNote {
     const QUEUE: &'static str = "post_note";
     fn job_id(&self) -> String {
-        self.approval_id.clone()
+        self.approval_id.to_string()
     }
     fn meta(&self) -> &JobMeta {
         &self.meta
@@ -152,17 +157,17 @@ pub struct SendReply {
     /// Provenance.
     pub meta: JobMeta,
     /// Chatwoot account id.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Conversation display id.
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     /// The approval item whose final text is sent.
-    pub approval_id: String,
+    pub approval_id: ApprovalId,
 }
 
 impl Job for SendReply {
     const QUEUE: &'static str = "send_reply";
     fn job_id(&self) -> String {
-        self.approval_id.clone()
+        self.approval_id.to_string()
     }
     fn meta(&self) -> &JobMeta {
         &self.meta
@@ -181,9 +186,9 @@ pub enum AssignReason {
     /// A draft was made: route on its priority and the customer's text.
     Drafted {
         /// The approval item.
-        approval_id: String,
-        /// Priority the drafter chose (`urgent`, `high`, `normal`, `low`).
-        priority: String,
+        approval_id: ApprovalId,
+        /// Priority the drafter chose (`"urgent"`, `"high"`, `"normal"`, `"low"` on the wire).
+        priority: Priority,
         /// The customer's text (intent rules match it).
         text: String,
         /// True when the contact or conversation is flagged VIP.
@@ -192,7 +197,7 @@ pub enum AssignReason {
     /// An operator escalated an approval item to a team.
     Escalation {
         /// The approval item.
-        approval_id: String,
+        approval_id: ApprovalId,
         /// Team name as in the routing file.
         team: String,
         /// The operator's note, posted privately.
@@ -210,9 +215,9 @@ pub struct AssignConversation {
     /// Provenance.
     pub meta: JobMeta,
     /// Chatwoot account id.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Conversation display id.
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     /// Why.
     pub reason: AssignReason,
 }
@@ -239,32 +244,32 @@ impl Job for AssignConversation {
 pub enum ConversationChange {
     /// The conversation was created.
     Created {
-        /// Chatwoot status (`open`, `pending`, `snoozed`, `resolved`).
-        status: String,
+        /// Chatwoot status (`open`, `pending`, `snoozed`, `resolved`; unknown ones verbatim).
+        status: ReportedStatus,
     },
     /// The conversation's attributes changed (assignment, priority …).
     Updated {
         /// Current status.
-        status: String,
+        status: ReportedStatus,
         /// Current assignee, if any.
         assignee_id: Option<i64>,
-        /// Current priority, if any.
-        priority: Option<String>,
+        /// Current priority, if any (unknown values verbatim).
+        priority: Option<ReportedPriority>,
     },
     /// The status changed.
     StatusChanged {
         /// New status.
-        status: String,
+        status: ReportedStatus,
     },
     /// A customer wrote.
     CustomerMessage {
         /// Message id.
-        message_id: i64,
+        message_id: MessageId,
     },
     /// An agent (or Copydesk on an operator's behalf) replied publicly.
     AgentReply {
         /// Message id.
-        message_id: i64,
+        message_id: MessageId,
         /// The agent's user id.
         sender_id: Option<i64>,
     },
@@ -285,9 +290,9 @@ pub struct TrackConversation {
     /// Provenance.
     pub meta: JobMeta,
     /// Chatwoot account id.
-    pub account_id: i64,
+    pub account_id: AccountId,
     /// Conversation display id.
-    pub conversation_id: i64,
+    pub conversation_id: ConversationId,
     /// When it happened (Unix ms), as Chatwoot reported it where it did.
     pub occurred_at_ms: i64,
     /// What happened.

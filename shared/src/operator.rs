@@ -13,8 +13,9 @@
 use serde_json::json;
 
 use crate::approvals::{
-    now_ms, ApprovalError, ApprovalItem, ApprovalStatus, ApprovalStore, DecideOutcome, Decision,
+    ApprovalError, ApprovalItem, ApprovalStatus, ApprovalStore, DecideOutcome, Decision,
 };
+use crate::domain::{now_ms, DeliveryId};
 use crate::events::{publish_event, EventKind};
 use crate::jobs::{AssignConversation, AssignReason, Job, JobMeta, SendReply};
 use crate::learning::{self, LearningRecord};
@@ -169,7 +170,7 @@ impl Operator {
         let mut conn = self.queue.connection();
         let keys = self.queue.keys();
         let learning = LearningRecord::from_decision(item, decision, decided_at_ms);
-        crate::metrics::decision_made(item, decision, decided_at_ms, learning.edit_distance);
+        crate::observe::decision_made(item, decision, decided_at_ms, learning.edit_distance);
         if let Err(error) = learning::append(&mut conn, keys, &learning).await {
             tracing::warn!(approval_id = %item.doc.id, %error, "learning record not written");
         }
@@ -196,7 +197,7 @@ impl Operator {
     ) -> Result<Option<EnqueueOutcome>, OperatorError> {
         let doc = &item.doc;
         let meta = JobMeta {
-            delivery_id: format!("ops:{}", doc.id),
+            delivery_id: DeliveryId::for_operator(&doc.id),
             received_at_ms: now_ms(),
         };
         let (queue, result) = match decision {
@@ -207,10 +208,10 @@ impl Operator {
             } => {
                 let job = AssignConversation {
                     meta,
-                    account_id: doc.account_id,
-                    conversation_id: doc.conversation_id,
+                    account_id: doc.account(),
+                    conversation_id: doc.conversation(),
                     reason: AssignReason::Escalation {
-                        approval_id: doc.id.clone(),
+                        approval_id: doc.approval_id(),
                         team: team.clone(),
                         note: note.clone(),
                         operator: operator.clone(),
@@ -221,9 +222,9 @@ impl Operator {
             _ if item.reply_text().is_some() => {
                 let job = SendReply {
                     meta,
-                    account_id: doc.account_id,
-                    conversation_id: doc.conversation_id,
-                    approval_id: doc.id.clone(),
+                    account_id: doc.account(),
+                    conversation_id: doc.conversation(),
+                    approval_id: doc.approval_id(),
                 };
                 (SendReply::QUEUE, self.queue.enqueue(&job).await)
             }

@@ -153,10 +153,11 @@ impl SignatureVerifier {
 
 /// A delivery id derived from the body, for webhooks sent without `X-Chatwoot-Delivery`
 /// (older Chatwoot): the same body always gets the same id.
-pub fn body_delivery_id(body: &[u8]) -> String {
+pub fn body_delivery_id(body: &[u8]) -> crate::domain::DeliveryId {
     use sha2::Digest as _;
     let digest = Sha256::digest(body);
-    format!("body-{}", hex::encode(&digest[..16]))
+    // `body-` and 32 hex digits: visible ASCII, well under the id's length limit.
+    crate::domain::DeliveryId::trusted(format!("body-{}", hex::encode(&digest[..16])))
 }
 
 /// `account N`, or `the payload's account (none named)`.

@@ -316,12 +316,12 @@ async fn a_job_of_an_unconfigured_account_is_dead_lettered_naming_it_and_calls_n
     let t = TwoAccounts::start(true).await;
     let job = LookupKnowledge {
         meta: JobMeta {
-            delivery_id: "accounts-test".into(),
+            delivery_id: "accounts-test".parse().expect("a valid delivery id"),
             received_at_ms: copydesk::approvals::now_ms(),
         },
-        account_id: 3,
-        conversation_id: 101,
-        message_id: 77_001,
+        account_id: copydesk::domain::AccountId::new(3),
+        conversation_id: copydesk::domain::ConversationId::new(101),
+        message_id: copydesk::domain::MessageId::new(77_001),
         inbox_id: Some(1),
         content: "What size is an AN-6 fitting?".into(),
         contact: ContactRef::default(),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use copydesk::approvals::Priority;
 use copydesk::chatwoot::{AvailabilityStatus, ChatwootClient, ConversationPriority};
+use copydesk::domain::{AccountId, ConversationId};
 use copydesk::jobs::{
     AssignConversation, AssignReason, ConversationChange, JobMeta, TrackConversation,
 };
@@ -251,7 +252,7 @@ async fn deps(bed: &TestBed, fake: &FakeChatwoot) -> Deps {
 
 fn meta(delivery: &str) -> JobMeta {
     JobMeta {
-        delivery_id: delivery.to_owned(),
+        delivery_id: delivery.parse().expect("a valid delivery id"),
         received_at_ms: 0,
     }
 }
@@ -267,8 +268,8 @@ fn first_attempt() -> JobAttempt {
 fn new_conversation(id: i64, text: &str) -> AssignConversation {
     AssignConversation {
         meta: meta(&format!("created-{id}")),
-        account_id: 1,
-        conversation_id: id,
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(id),
         reason: AssignReason::NewConversation {
             first_message: Some(text.to_owned()),
         },
@@ -278,11 +279,13 @@ fn new_conversation(id: i64, text: &str) -> AssignConversation {
 fn drafted(id: i64, priority: &str, text: &str) -> AssignConversation {
     AssignConversation {
         meta: meta(&format!("drafted-{id}-{priority}")),
-        account_id: 1,
-        conversation_id: id,
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(id),
         reason: AssignReason::Drafted {
-            approval_id: format!("1-{id}-{priority}"),
-            priority: priority.to_owned(),
+            approval_id: format!("1-{id}-{priority}")
+                .parse()
+                .expect("a valid approval id"),
+            priority: priority.parse().expect("a priority"),
             text: text.to_owned(),
             vip: false,
         },
@@ -292,10 +295,10 @@ fn drafted(id: i64, priority: &str, text: &str) -> AssignConversation {
 fn escalation(id: i64, team: &str) -> AssignConversation {
     AssignConversation {
         meta: meta(&format!("escalated-{id}")),
-        account_id: 1,
-        conversation_id: id,
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(id),
         reason: AssignReason::Escalation {
-            approval_id: format!("1-{id}-77"),
+            approval_id: format!("1-{id}-77").parse().expect("a valid approval id"),
             team: team.to_owned(),
             note: "refund is over my limit".into(),
             operator: "anna".into(),
@@ -306,8 +309,8 @@ fn escalation(id: i64, team: &str) -> AssignConversation {
 fn resolved(id: i64, n: i64) -> TrackConversation {
     TrackConversation {
         meta: meta(&format!("resolved-{id}-{n}")),
-        account_id: 1,
-        conversation_id: id,
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(id),
         occurred_at_ms: 1_750_000_000_000 + n,
         change: ConversationChange::StatusChanged {
             status: "resolved".into(),
@@ -623,8 +626,8 @@ async fn an_agent_online_job_assigns_waiting_conversations() {
     h.set_online(2, true);
     h.assign(AssignConversation {
         meta: meta("agent-2-online"),
-        account_id: 1,
-        conversation_id: 0,
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(0),
         reason: AssignReason::AgentOnline,
     })
     .await;

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use copydesk::jobs::{JobMeta, PostNote, SendReply};
+use copydesk::domain::{AccountId, ConversationId, MessageId};
+use copydesk::jobs::{ContactRef, JobMeta, LookupKnowledge, PostNote, SendReply};
 use copydesk::queue::{
     run_until_empty, DeadLetterFilter, DeadLetters, DrainOutcome, JobAttempt, JobError,
     QueueClient, QueueSettings,
@@ -26,7 +27,7 @@ fn settings() -> QueueSettings {
 
 fn meta(id: &str) -> JobMeta {
     JobMeta {
-        delivery_id: format!("d-{id}"),
+        delivery_id: format!("d-{id}").parse().expect("a valid delivery id"),
         received_at_ms: 0,
     }
 }
@@ -34,18 +35,32 @@ fn meta(id: &str) -> JobMeta {
 fn note(id: &str) -> PostNote {
     PostNote {
         meta: meta(id),
-        account_id: 1,
-        conversation_id: 2,
-        approval_id: id.to_owned(),
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(2),
+        approval_id: id.parse().expect("a valid approval id"),
+    }
+}
+
+fn question(message: i64, text: &str) -> LookupKnowledge {
+    LookupKnowledge {
+        meta: meta(&format!("q-{message}")),
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(2),
+        message_id: MessageId::new(message),
+        inbox_id: None,
+        content: text.to_owned(),
+        contact: ContactRef::default(),
+        conversation_attributes: serde_json::Map::new(),
+        created_at: 0,
     }
 }
 
 fn reply(id: &str) -> SendReply {
     SendReply {
         meta: meta(id),
-        account_id: 1,
-        conversation_id: 2,
-        approval_id: id.to_owned(),
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(2),
+        approval_id: id.parse().expect("a valid approval id"),
     }
 }
 
@@ -124,13 +139,14 @@ async fn the_store_is_bounded_by_bytes_too() {
     let bed = TestBed::start("dead-bytes");
     let client = bed.queue().await;
     let dead = DeadLetters::new(&client);
-    // Each letter's record holds a payload of ~20 KB and the job id again.
+    // Each letter's record holds a customer message of 20 KB.
     for i in 0..12 {
-        let mut job = note(&format!("big-{i}"));
-        job.approval_id = format!("big-{i}-{}", "x".repeat(20_000));
-        client.enqueue(&job).await.expect("enqueued");
+        client
+            .enqueue(&question(i, &"x".repeat(20_000)))
+            .await
+            .expect("enqueued");
     }
-    fail_all::<PostNote>(
+    fail_all::<LookupKnowledge>(
         &client,
         QueueSettings {
             dead_letter_max_bytes: 100_000,
@@ -156,8 +172,14 @@ async fn the_store_is_bounded_by_bytes_too() {
     );
     assert!((2..12).contains(&kept), "{kept}");
     // The newest are the ones kept.
-    assert!(letters.iter().any(|l| l.job_id.starts_with("big-11-")));
-    assert!(!letters.iter().any(|l| l.job_id.starts_with("big-0-")));
+    assert!(
+        letters.iter().any(|l| l.job_id == "1:2:11"),
+        "the newest is kept"
+    );
+    assert!(
+        !letters.iter().any(|l| l.job_id == "1:2:0"),
+        "the oldest is trimmed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use copydesk::approvals::{Action, ApprovalStore, DecideOutcome, Decision, DraftDoc, Priority};
+use copydesk::domain::{AccountId, ConversationId};
 use copydesk::jobs::{Job, JobMeta, PostNote, SendReply};
 use copydesk::queue::{run_worker, JobAttempt, JobError, QueueSettings};
 use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
@@ -108,12 +109,14 @@ async fn approved_reply(p: &Pipeline, approvals: &ApprovalStore, n: i64) -> (i64
     assert!(matches!(decided, DecideOutcome::Applied(_)), "{decided:?}");
     let job = SendReply {
         meta: JobMeta {
-            delivery_id: format!("ops:{}", doc.id),
+            delivery_id: format!("ops:{}", doc.id)
+                .parse()
+                .expect("a valid delivery id"),
             received_at_ms: now,
         },
-        account_id,
-        conversation_id,
-        approval_id: doc.id.clone(),
+        account_id: AccountId::new(account_id),
+        conversation_id: ConversationId::new(conversation_id),
+        approval_id: doc.id.parse().expect("a valid approval id"),
     };
     (conversation_id, job)
 }
@@ -198,12 +201,12 @@ async fn a_consumer_whose_entry_was_reclaimed_stops_the_job_and_neither_renews_n
     let client = bed.queue().await;
     let job = PostNote {
         meta: JobMeta {
-            delivery_id: "d-fence".into(),
+            delivery_id: "d-fence".parse().expect("a valid delivery id"),
             received_at_ms: 0,
         },
-        account_id: 1,
-        conversation_id: 2,
-        approval_id: "1-2-3".into(),
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(2),
+        approval_id: "1-2-3".parse().expect("a valid approval id"),
     };
     client.enqueue(&job).await.expect("enqueue");
     let started = Arc::new(AtomicBool::new(false));

@@ -196,14 +196,14 @@ async fn assigner_on_pending(
 fn drafted_job() -> AssignConversation {
     AssignConversation {
         meta: JobMeta {
-            delivery_id: "bot-test".into(),
+            delivery_id: "bot-test".parse().expect("a valid delivery id"),
             received_at_ms: 0,
         },
-        account_id: 1,
-        conversation_id: 101,
+        account_id: copydesk::domain::AccountId::new(1),
+        conversation_id: copydesk::domain::ConversationId::new(101),
         reason: AssignReason::Drafted {
-            approval_id: "1-101-1".into(),
-            priority: "normal".into(),
+            approval_id: "1-101-1".parse().expect("a valid approval id"),
+            priority: copydesk::domain::Priority::Normal,
             text: "What size is an AN-6 fitting?".into(),
             vip: false,
         },

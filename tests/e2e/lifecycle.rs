@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use copydesk::approvals::{now_ms, Priority};
+use copydesk::domain::{AccountId, ConversationId, MessageId};
 use copydesk::jobs::{ConversationChange, JobMeta, TrackConversation};
 use copydesk::queue::{run_until_empty, DrainOutcome, QueueClient, QueueSettings};
 use copydesk_testkit::testbed::TestBed;
@@ -121,11 +122,13 @@ impl Events {
         self.n += 1;
         TrackConversation {
             meta: JobMeta {
-                delivery_id: format!("d-{}-{}", self.conversation_id, self.n),
+                delivery_id: format!("d-{}-{}", self.conversation_id, self.n)
+                    .parse()
+                    .expect("a valid delivery id"),
                 received_at_ms: at_ms,
             },
-            account_id: ACCOUNT,
-            conversation_id: self.conversation_id,
+            account_id: AccountId::new(ACCOUNT),
+            conversation_id: ConversationId::new(self.conversation_id),
             occurred_at_ms: at_ms,
             change,
         }
@@ -141,14 +144,19 @@ impl Events {
     }
 
     fn customer(&mut self, at_ms: i64, message_id: i64) -> TrackConversation {
-        self.event(at_ms, ConversationChange::CustomerMessage { message_id })
+        self.event(
+            at_ms,
+            ConversationChange::CustomerMessage {
+                message_id: MessageId::new(message_id),
+            },
+        )
     }
 
     fn reply(&mut self, at_ms: i64, message_id: i64) -> TrackConversation {
         self.event(
             at_ms,
             ConversationChange::AgentReply {
-                message_id,
+                message_id: MessageId::new(message_id),
                 sender_id: Some(5),
             },
         )

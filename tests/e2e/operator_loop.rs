@@ -248,7 +248,10 @@ async fn the_cli_shows_queues_and_replays_and_purges_dead_letters() {
     let out = cli(&p, &["dead-letters", "retry", &replay.id]);
     assert!(out.status.success(), "{out:?}");
     let job: PostNote = serde_json::from_str(&replay.payload).expect("payload");
-    assert!(p.wait_for_note(&job.approval_id, WAIT).await.is_some());
+    assert!(p
+        .wait_for_note(job.approval_id.as_str(), WAIT)
+        .await
+        .is_some());
 
     let out = cli(&p, &["dead-letters", "purge", &purge.id]);
     assert!(out.status.success(), "{out:?}");

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use copydesk::approvals::{Action, ApprovalStore, DraftDoc, Priority, SourceRef};
+use copydesk::domain::{AccountId, ConversationId};
 use copydesk::events::{publish_event, EventKind};
 use copydesk::jobs::{JobMeta, PostNote};
 use copydesk::learning;
@@ -491,12 +492,14 @@ async fn dead_letters_are_listed_retried_and_deleted_through_the_api() {
     for approval in ["a", "b", "c"] {
         let job = PostNote {
             meta: JobMeta {
-                delivery_id: format!("d-{approval}"),
+                delivery_id: format!("d-{approval}")
+                    .parse()
+                    .expect("a valid delivery id"),
                 received_at_ms: 0,
             },
-            account_id: 1,
-            conversation_id: 2,
-            approval_id: approval.to_owned(),
+            account_id: AccountId::new(1),
+            conversation_id: ConversationId::new(2),
+            approval_id: approval.parse().expect("a valid approval id"),
         };
         ops.queue.enqueue(&job).await.expect("enqueued");
     }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use copydesk::domain::{AccountId, ConversationId};
 use copydesk::jobs::{JobMeta, PostNote};
 use copydesk::queue::{
     run_until_empty, run_worker, DeadLetterFilter, DeadLetters, DrainOutcome, JobAttempt, JobError,
@@ -121,12 +122,12 @@ fn settings() -> QueueSettings {
 fn job(id: &str) -> PostNote {
     PostNote {
         meta: JobMeta {
-            delivery_id: format!("d-{id}"),
+            delivery_id: format!("d-{id}").parse().expect("a valid delivery id"),
             received_at_ms: 0,
         },
-        account_id: 1,
-        conversation_id: 2,
-        approval_id: id.to_owned(),
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(2),
+        approval_id: id.parse().expect("a valid approval id"),
     }
 }
 
@@ -156,7 +157,7 @@ type Runs = Arc<Mutex<HashMap<String, Vec<JobAttempt>>>>;
 fn record(runs: &Runs, job: &PostNote, attempt: JobAttempt) {
     runs.lock()
         .expect("lock")
-        .entry(job.approval_id.clone())
+        .entry(job.approval_id.to_string())
         .or_default()
         .push(attempt);
 }
@@ -259,7 +260,7 @@ async fn an_idle_worker_starts_a_new_job_within_100ms() {
     let handler = move |job: PostNote, _attempt: JobAttempt| {
         let tx = tx.clone();
         async move {
-            let _ = tx.send((job.approval_id, Instant::now()));
+            let _ = tx.send((job.approval_id.into_string(), Instant::now()));
             Ok::<(), JobError>(())
         }
     };
@@ -380,7 +381,7 @@ async fn jobs_held_by_a_sigkilled_consumer_are_reclaimed_after_the_visibility_ti
             starts
                 .lock()
                 .expect("lock")
-                .entry(job.approval_id.clone())
+                .entry(job.approval_id.to_string())
                 .or_insert_with(Instant::now);
             record(&seen, &job, attempt);
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -799,9 +800,11 @@ async fn graceful_shutdown_finishes_in_flight_jobs_and_leaves_the_pel_empty() {
     let handler = move |job: PostNote, _attempt: JobAttempt| {
         let (s, f) = (s.clone(), f.clone());
         async move {
-            s.lock().expect("lock").insert(job.approval_id.clone());
+            s.lock().expect("lock").insert(job.approval_id.to_string());
             tokio::time::sleep(Duration::from_millis(300)).await;
-            f.lock().expect("lock").insert(job.approval_id);
+            f.lock()
+                .expect("lock")
+                .insert(job.approval_id.into_string());
             Ok::<(), JobError>(())
         }
     };
@@ -897,12 +900,12 @@ async fn a_failed_enqueue_leaves_no_dedupe_key_behind_so_the_retry_is_not_a_dupl
     let h = Harness::start("enqueue-atomic").await;
     let job = PostNote {
         meta: JobMeta {
-            delivery_id: "d-atomic".into(),
+            delivery_id: "d-atomic".parse().expect("a valid delivery id"),
             received_at_ms: 0,
         },
-        account_id: 1,
-        conversation_id: 7,
-        approval_id: "1-7-70".into(),
+        account_id: AccountId::new(1),
+        conversation_id: ConversationId::new(7),
+        approval_id: "1-7-70".parse().expect("a valid approval id"),
     };
     // The queue's stream key is taken by a value of another type: XADD would fail.
     let mut conn = h.conn();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use copydesk::approvals::{ApprovalItem, ApprovalStatus, DecideOutcome, Decision};
 use copydesk::chatwoot::{ChatwootClient, ConversationStatus};
+use copydesk::domain::{AccountId, ConversationId};
 use copydesk::jobs::{JobMeta, SendReply};
 use copydesk_testkit::fake_chatwoot::{Endpoint, Fault};
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
@@ -40,12 +41,14 @@ async fn decide_and_send(p: &Pipeline, item: &ApprovalItem, decision: Decision) 
     p.queue
         .enqueue(&SendReply {
             meta: JobMeta {
-                delivery_id: format!("ops:{}", item.doc.id),
+                delivery_id: format!("ops:{}", item.doc.id)
+                    .parse()
+                    .expect("a valid delivery id"),
                 received_at_ms: copydesk::approvals::now_ms(),
             },
-            account_id: item.doc.account_id,
-            conversation_id: item.doc.conversation_id,
-            approval_id: item.doc.id.clone(),
+            account_id: AccountId::new(item.doc.account_id),
+            conversation_id: ConversationId::new(item.doc.conversation_id),
+            approval_id: item.doc.id.parse().expect("a valid approval id"),
         })
         .await
         .expect("enqueue");
@@ -275,12 +278,14 @@ async fn two_holders_of_one_send_reply_post_one_reply() {
     let handler = send_reply::Handler::new(Deps::new(p.queue.clone(), None), client);
     let job = SendReply {
         meta: JobMeta {
-            delivery_id: format!("ops:{}", item.doc.id),
+            delivery_id: format!("ops:{}", item.doc.id)
+                .parse()
+                .expect("a valid delivery id"),
             received_at_ms: copydesk::approvals::now_ms(),
         },
-        account_id: item.doc.account_id,
-        conversation_id: item.doc.conversation_id,
-        approval_id: item.doc.id.clone(),
+        account_id: AccountId::new(item.doc.account_id),
+        conversation_id: ConversationId::new(item.doc.conversation_id),
+        approval_id: item.doc.id.parse().expect("a valid approval id"),
     };
     let attempt = JobAttempt {
         attempt: 1,

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use copydesk::approvals::now_ms;
 use copydesk::config::{millis_or, parsed_or, secs_or, ConfigError, EnvSource};
+use copydesk::domain::now_ms;
 use copydesk::jobs::ALL_QUEUES;
 use copydesk::queue::settings::per_queue_var;
 use copydesk::queue::{DeadLetter, DeadLetterFilter, DeadLetters, QueueClient, QueueError};

@@ -9,9 +9,9 @@
 //! - [`events`]: `GET /api/events`, server-sent events.
 //! - [`request`]: query, path and body parsing; [`error`]: [`OpsError`] → status + JSON.
 //!
-//! Routing: [`handle`] matches the first path segment (one arm per prefix; `api` and, for
+//! Routing: `handle` matches the first path segment (one arm per prefix; `api` and, for
 //! now, everything else go through the bearer check), then the API's one
-//! `match (method, path segments)` in [`route`]. Every answer is JSON except the event
+//! `match (method, path segments)` in `route`. Every answer is JSON except the event
 //! stream. The listener runs on the ingress's one accept loop ([`crate::server`]): the same
 //! connection caps and header limits as the webhook listener.
 

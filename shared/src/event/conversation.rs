@@ -3,12 +3,14 @@
 
 use serde::Deserialize;
 
-use super::message::{null_as_empty, Attributes, MessageType, Reference, Sender};
+use crate::domain::{ReportedPriority, ReportedStatus};
+
+use super::parts::{null_as_empty, Attributes, MessageType, Reference, Sender};
 use super::timestamp::Timestamp;
 
 /// A conversation. `id` is the display id (per account), the one in `/conversations/{id}` URLs.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Conversation {
+pub struct WebhookConversation {
     /// Display id, unique within the account.
     pub id: i64,
     /// The account; top-level conversation events and nested ones both carry it.
@@ -18,10 +20,10 @@ pub struct Conversation {
     #[serde(default)]
     pub inbox_id: Option<i64>,
     /// `open`, `pending`, `snoozed` or `resolved`.
-    pub status: String,
+    pub status: ReportedStatus,
     /// `urgent`, `high`, `medium`, `low` or none.
     #[serde(default)]
-    pub priority: Option<String>,
+    pub priority: Option<ReportedPriority>,
     /// Conversation custom attributes.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub custom_attributes: Attributes,
@@ -33,7 +35,7 @@ pub struct Conversation {
     pub messages: Vec<ConversationMessage>,
     /// Contact, assignee and team.
     #[serde(default)]
-    pub meta: Option<ConversationMeta>,
+    pub meta: Option<WebhookConversationMeta>,
     /// Creation time.
     #[serde(default)]
     pub created_at: Option<Timestamp>,
@@ -46,7 +48,7 @@ pub struct Conversation {
     pub changed_attributes: Option<Vec<Attributes>>,
 }
 
-impl Conversation {
+impl WebhookConversation {
     /// The assignee's user id, if assigned.
     pub fn assignee_id(&self) -> Option<i64> {
         self.meta.as_ref()?.assignee.as_ref().map(|a| a.id)
@@ -63,7 +65,7 @@ impl Conversation {
 
 /// `meta` of a conversation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ConversationMeta {
+pub struct WebhookConversationMeta {
     /// The contact.
     #[serde(default)]
     pub sender: Option<Sender>,

@@ -2,7 +2,8 @@
 //!
 //! - [`kind`]: the fixed list of known event names ([`EventKind`]).
 //! - [`timestamp`]: [`Timestamp`], which accepts ISO strings and integer or float Unix seconds.
-//! - [`message`]: message events ([`Message`], [`MessageType`], [`Sender`]).
+//! - [`message`]: message events ([`WebhookMessage`], [`MessageType`], [`Sender`]).
+//! - [`parts`]: what both carry ([`Sender`], [`SenderKind`], [`Reference`], [`Attributes`]).
 //! - [`conversation`]: conversation events and the conversation inside message events.
 //! - [`route`](mod@route): [`route()`] turns an event into jobs and dedupe keys, or a reason to ignore it.
 //!
@@ -13,14 +14,16 @@
 pub mod conversation;
 pub mod kind;
 pub mod message;
+pub mod parts;
 pub mod route;
 pub mod timestamp;
 
 use serde::Deserialize;
 
-pub use conversation::{Conversation, ConversationMessage, ConversationMeta};
+pub use conversation::{ConversationMessage, WebhookConversation, WebhookConversationMeta};
 pub use kind::EventKind;
-pub use message::{Attributes, CsatResponse, Message, MessageType, Reference, Sender, SenderKind};
+pub use message::{CsatResponse, WebhookMessage};
+pub use parts::{Attributes, MessageType, Reference, Sender, SenderKind};
 pub use route::{route, IgnoreReason, Route};
 pub use timestamp::Timestamp;
 
@@ -44,7 +47,7 @@ pub struct Contact {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Typing {
     /// The conversation.
-    pub conversation: Conversation,
+    pub conversation: WebhookConversation,
     /// Who is typing (a contact or an agent).
     #[serde(default)]
     pub user: Option<Sender>,
@@ -62,7 +65,7 @@ pub struct WidgetTriggered {
     pub contact: Contact,
     /// Their open conversation; `null` on a first visit.
     #[serde(default)]
-    pub current_conversation: Option<Conversation>,
+    pub current_conversation: Option<WebhookConversation>,
 }
 
 /// One webhook, parsed from its raw body by [`WebhookEvent::parse`].
@@ -70,15 +73,15 @@ pub struct WidgetTriggered {
 #[non_exhaustive]
 pub enum WebhookEvent {
     /// `message_created`.
-    MessageCreated(Box<Message>),
+    MessageCreated(Box<WebhookMessage>),
     /// `message_updated` (e.g. a CSAT answer).
-    MessageUpdated(Box<Message>),
+    MessageUpdated(Box<WebhookMessage>),
     /// `conversation_created`.
-    ConversationCreated(Box<Conversation>),
+    ConversationCreated(Box<WebhookConversation>),
     /// `conversation_updated` (assignment, priority, labels …).
-    ConversationUpdated(Box<Conversation>),
+    ConversationUpdated(Box<WebhookConversation>),
     /// `conversation_status_changed`.
-    ConversationStatusChanged(Box<Conversation>),
+    ConversationStatusChanged(Box<WebhookConversation>),
     /// `contact_created` or `contact_updated`.
     Contact(EventKind, Contact),
     /// `conversation_typing_on` or `conversation_typing_off`.

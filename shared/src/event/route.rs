@@ -20,13 +20,16 @@
 //!   carries the same `updated_at` and is swallowed, a genuine later change has a new one and
 //!   is queued. A CSAT key adds the rating, so a customer who changes their rating is tracked.
 
+use crate::domain::{AccountId, ConversationId, DeliveryId, MessageId};
 use crate::jobs::{
     AssignConversation, AssignReason, ContactRef, ConversationChange, JobMeta, LookupKnowledge,
     TrackConversation,
 };
 use crate::queue::{NewJob, QueueError};
 
-use super::{Conversation, EventKind, Message, MessageType, SenderKind, WebhookEvent};
+use super::{
+    EventKind, MessageType, SenderKind, WebhookConversation, WebhookEvent, WebhookMessage,
+};
 
 /// What the ingress should do with a webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,11 +95,11 @@ impl std::fmt::Display for IgnoreReason {
 /// if a job cannot be encoded as JSON.
 pub fn route(
     event: &WebhookEvent,
-    delivery_id: &str,
+    delivery_id: &DeliveryId,
     received_at_ms: i64,
 ) -> Result<Route, QueueError> {
     let meta = JobMeta {
-        delivery_id: delivery_id.to_owned(),
+        delivery_id: delivery_id.clone(),
         received_at_ms,
     };
     let delivery_key = format!("delivery:{delivery_id}");
@@ -117,7 +120,7 @@ pub fn route(
                 };
                 let track = track(
                     &meta,
-                    message.account.id,
+                    AccountId::new(message.account.id),
                     &message.conversation,
                     received_at_ms,
                     change,
@@ -136,7 +139,7 @@ pub fn route(
             let assign = AssignConversation {
                 meta: meta.clone(),
                 account_id,
-                conversation_id: conversation.id,
+                conversation_id: ConversationId::new(conversation.id),
                 reason: AssignReason::NewConversation {
                     first_message: conversation.first_customer_message().map(str::to_owned),
                 },
@@ -192,14 +195,14 @@ pub fn route(
 
 /// Jobs for `message_created`, or why there are none.
 fn message_created_jobs(
-    message: &Message,
+    message: &WebhookMessage,
     meta: &JobMeta,
 ) -> Result<Result<Vec<NewJob>, IgnoreReason>, QueueError> {
     if message.private {
         return Ok(Err(IgnoreReason::PrivateNote));
     }
     let sender_kind = message.sender.as_ref().map(|s| s.kind());
-    let account_id = message.account.id;
+    let account_id = AccountId::new(message.account.id);
     let occurred = message.created_at.unix_ms();
     match (message.message_type, sender_kind) {
         (MessageType::Incoming, Some(SenderKind::Contact)) => {
@@ -207,8 +210,8 @@ fn message_created_jobs(
             let lookup = LookupKnowledge {
                 meta: meta.clone(),
                 account_id,
-                conversation_id: message.conversation.id,
-                message_id: message.id,
+                conversation_id: ConversationId::new(message.conversation.id),
+                message_id: MessageId::new(message.id),
                 inbox_id: message
                     .inbox
                     .as_ref()
@@ -226,7 +229,7 @@ fn message_created_jobs(
                 created_at: message.created_at.unix_secs(),
             };
             let change = ConversationChange::CustomerMessage {
-                message_id: message.id,
+                message_id: MessageId::new(message.id),
             };
             let track = track(meta, account_id, &message.conversation, occurred, change);
             Ok(Ok(vec![NewJob::encode(&lookup)?, NewJob::encode(&track)?]))
@@ -234,7 +237,7 @@ fn message_created_jobs(
         (MessageType::Incoming, _) => Ok(Err(IgnoreReason::IncomingNotFromContact)),
         (MessageType::Outgoing, Some(SenderKind::User)) => {
             let change = ConversationChange::AgentReply {
-                message_id: message.id,
+                message_id: MessageId::new(message.id),
                 sender_id: message.sender.as_ref().map(|s| s.id),
             };
             let track = track(meta, account_id, &message.conversation, occurred, change);
@@ -249,7 +252,7 @@ fn message_created_jobs(
 /// A `track_conversation` route for conversation updates and status changes.
 fn conversation_change(
     kind: EventKind,
-    conversation: &Conversation,
+    conversation: &WebhookConversation,
     meta: &JobMeta,
     change: ConversationChange,
     enqueue: impl FnOnce(String, Vec<NewJob>) -> Route,
@@ -272,15 +275,15 @@ fn conversation_change(
 
 fn track(
     meta: &JobMeta,
-    account_id: i64,
-    conversation: &Conversation,
+    account_id: AccountId,
+    conversation: &WebhookConversation,
     occurred_at_ms: i64,
     change: ConversationChange,
 ) -> TrackConversation {
     TrackConversation {
         meta: meta.clone(),
         account_id,
-        conversation_id: conversation.id,
+        conversation_id: ConversationId::new(conversation.id),
         occurred_at_ms,
         change,
     }
@@ -288,16 +291,20 @@ fn track(
 
 /// The account of a top-level conversation event (0 when Chatwoot left it out, which only
 /// single-account installations could see).
-fn account_id(conversation: &Conversation) -> i64 {
-    conversation.account.as_ref().map_or(0, |a| a.id)
+fn account_id(conversation: &WebhookConversation) -> AccountId {
+    AccountId::new(conversation.account.as_ref().map_or(0, |a| a.id))
 }
 
-fn message_key(kind: EventKind, message: &Message, suffix: &str) -> String {
+fn message_key(kind: EventKind, message: &WebhookMessage, suffix: &str) -> String {
     format!("{kind}:{}:{}{suffix}", message.account.id, message.id)
 }
 
 /// `{event}:{account}:{conversation}`, plus `:{updated_at ms}` for events that repeat.
-fn conversation_key(kind: EventKind, conversation: &Conversation, per_change: bool) -> String {
+fn conversation_key(
+    kind: EventKind,
+    conversation: &WebhookConversation,
+    per_change: bool,
+) -> String {
     let base = format!("{kind}:{}:{}", account_id(conversation), conversation.id);
     match (per_change, conversation.updated_at) {
         (false, _) => base,

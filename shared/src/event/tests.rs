@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::domain::{AccountId, ConversationId, DeliveryId, MessageId};
 use crate::jobs::{AssignReason, ConversationChange, LookupKnowledge, TrackConversation};
 
 fn fixtures_dir() -> PathBuf {
@@ -17,8 +18,12 @@ fn parse(name: &str) -> WebhookEvent {
     WebhookEvent::parse(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+fn delivery(id: &str) -> DeliveryId {
+    id.parse().expect("a valid delivery id")
+}
+
 fn routed(name: &str) -> Route {
-    route(&parse(name), "d-1", 1_785_147_400_000).expect("jobs encode")
+    route(&parse(name), &delivery("d-1"), 1_785_147_400_000).expect("jobs encode")
 }
 
 fn enqueued(name: &str) -> (Vec<String>, Vec<NewJob>) {
@@ -66,7 +71,11 @@ fn customer_message_goes_to_knowledge_lookup_and_tracking() {
     let lookup: LookupKnowledge = decode(&jobs[0]);
     assert_eq!(
         (lookup.account_id, lookup.conversation_id, lookup.message_id),
-        (1, 117, 1203)
+        (
+            AccountId::new(1),
+            ConversationId::new(117),
+            MessageId::new(1203)
+        )
     );
     assert_eq!(lookup.contact.id, 42);
     assert_eq!(lookup.inbox_id, Some(2));
@@ -76,7 +85,9 @@ fn customer_message_goes_to_knowledge_lookup_and_tracking() {
     let track: TrackConversation = decode(&jobs[1]);
     assert_eq!(
         track.change,
-        ConversationChange::CustomerMessage { message_id: 1203 }
+        ConversationChange::CustomerMessage {
+            message_id: MessageId::new(1203)
+        }
     );
     assert_eq!(track.occurred_at_ms, 1_785_147_330_532);
 }
@@ -90,7 +101,7 @@ fn public_agent_reply_is_tracked_as_first_response_material() {
     assert_eq!(
         track.change,
         ConversationChange::AgentReply {
-            message_id: 1205,
+            message_id: MessageId::new(1205),
             sender_id: Some(7)
         }
     );
@@ -199,7 +210,7 @@ fn unknown_event_parses_and_is_ignored() {
     let event = WebhookEvent::parse(br#"{"event":"captain_was_here","id":1}"#).expect("parses");
     assert_eq!(event.label(), "unknown");
     assert_eq!(
-        route(&event, "d", 0).expect("routes"),
+        route(&event, &delivery("d"), 0).expect("routes"),
         Route::Ignore(IgnoreReason::UnknownEvent)
     );
 }
@@ -215,7 +226,7 @@ fn template_and_activity_messages_are_ignored() {
         body["message_type"] = message_type.into();
         let event = WebhookEvent::parse(body.to_string().as_bytes()).expect("parses");
         assert_eq!(
-            route(&event, "d", 0).expect("routes"),
+            route(&event, &delivery("d"), 0).expect("routes"),
             Route::Ignore(reason)
         );
     }

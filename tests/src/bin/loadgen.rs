@@ -213,7 +213,7 @@ fn redis_benchmark(port: u16, size: usize, concurrency: usize) -> anyhow::Result
 fn job_payload_size() -> anyhow::Result<usize> {
     let body = chatwoot_json(&incoming_message(1, 1, "Where is my refund?"));
     let event = WebhookEvent::parse(&body)?;
-    match route(&event, &new_delivery_id(), 0)? {
+    match route(&event, &new_delivery_id().parse()?, 0)? {
         Route::Enqueue { jobs, .. } => Ok(jobs.iter().map(|j| j.payload.len()).sum()),
         Route::Ignore(reason) => anyhow::bail!("sample message was ignored: {reason}"),
     }

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 pub enum DashboardAppCommand {
     /// Register the console's `/ui/conversation` as a Dashboard App.
     Install {
-        /// The console's Dashboard App URL, e.g. https://copydesk.example.com/ui/conversation.
+        /// The console's Dashboard App URL, e.g. `https://copydesk.example.com/ui/conversation`.
         #[arg(long)]
         url: String,
         /// The tab's title in Chatwoot.

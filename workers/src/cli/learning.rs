@@ -40,7 +40,7 @@ pub(super) fn parse_since(text: &str) -> Result<i64, String> {
         return Err(error());
     }
     n.checked_mul(factor)
-        .and_then(|back| copydesk::approvals::now_ms().checked_sub(back))
+        .and_then(|back| copydesk::domain::now_ms().checked_sub(back))
         .ok_or_else(|| format!("--since {text:?} reaches back further than a timestamp can"))
 }
 
@@ -76,7 +76,7 @@ mod tests {
         assert_eq!(parse_since("1700000000000"), Ok(1_700_000_000_000));
         assert_eq!(parse_since("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
         let day_ago = parse_since("1d").expect("a duration");
-        let now = copydesk::approvals::now_ms();
+        let now = copydesk::domain::now_ms();
         assert!((now - day_ago - 86_400_000).abs() < 5_000);
         assert!(parse_since("yesterday").is_err_and(|e| e.contains("--since")));
     }

@@ -6,7 +6,7 @@ pub use super::sentiment::Sentiment;
 
 /// What the operator is advised to do with the draft, and how soon to handle it: the
 /// approval store's own types, so a draft is stored as it was classified.
-pub use copydesk::approvals::{Action, Priority};
+pub use copydesk::domain::{Action, Priority};
 
 /// Why a draft is weaker than usual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -68,7 +68,7 @@ impl DraftRequest {
     }
 
     /// What the reply must answer: the message, or, for a short follow-up ("and in mm?",
-    /// fewer than [`FOLLOW_UP_TERMS`] content terms), the customer's previous message
+    /// fewer than `FOLLOW_UP_TERMS` (3) content terms), the customer's previous message
     /// followed by this one, so the follow-up is read in its context.
     pub fn question(&self) -> String {
         let own = crate::knowledge::analysis::content_terms(&self.message).len();

@@ -9,12 +9,12 @@
 //!
 //! - agents' availability comes from `GET .../agents` on every decision; team membership from
 //!   the routing file's agent lists, plus `GET .../teams/{id}/team_members` for teams the file
-//!   lists no agents for (cached for [`MEMBERSHIP_CACHE_TTL`]);
-//! - open workload per agent is ours ([`super::workload`]): Chatwoot's API has no per-agent
+//!   lists no agents for (cached for [`MEMBERSHIP_CACHE_TTL`](crate::routing::directory::MEMBERSHIP_CACHE_TTL));
+//! - open workload per agent is ours ([`crate::routing::store`]): Chatwoot's API has no per-agent
 //!   open count, so we count what we assign, and the lifecycle stage moves or releases it;
-//! - round-robin cursors are one JSON [`RoundRobin`] per account at
+//! - round-robin cursors are one JSON [`RoundRobin`](crate::routing::round_robin::RoundRobin) per account at
 //!   `routing:{account}:round_robin`, so replicas take turns together;
-//! - conversations nobody can take now wait on [`super::waiting_list`]: they get the team
+//! - conversations nobody can take now wait on [`crate::routing::waiting_list`]: they get the team
 //!   and the priority at once, and an agent as soon as one is online (the background poll
 //!   every `COPYDESK_WAITING_POLL_MS`, or an `AgentOnline` job).
 //!
@@ -33,11 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use copydesk::approvals::Priority;
 use copydesk::chatwoot::{
     AssignOutcome, ChatwootClient, Conversation, ConversationStatus, MessageType, NewMessage,
 };
 use copydesk::config::{millis_or, ConfigError, EnvSource};
+use copydesk::domain::Priority;
 use copydesk::jobs::{AssignConversation, AssignReason};
 use copydesk::queue::{JobAttempt, JobError};
 use tokio_util::sync::CancellationToken;
@@ -268,7 +268,7 @@ impl Handler {
         &self.waiting
     }
 
-    /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`]).
+    /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`](crate::routing::round_robin::RoundRobin)).
     pub fn round_robin_key(&self, account_id: i64) -> String {
         self.workload.round_robin_key(account_id)
     }
@@ -316,11 +316,12 @@ impl Handler {
         _attempt: JobAttempt,
     ) -> Result<Routed, JobError> {
         // The job's own account, with its own token; an unconfigured one is a permanent error.
-        let chatwoot = self.deps.chatwoot_for(job.account_id)?;
-        let conversation_id = job.conversation_id;
+        let account_id = job.account_id.get();
+        let chatwoot = self.deps.chatwoot_for(account_id)?;
+        let conversation_id = job.conversation_id.get();
         match &job.reason {
             AssignReason::AgentOnline => {
-                let pass = self.assign_waiting_in(job.account_id).await?;
+                let pass = self.assign_waiting_in(job.account_id.get()).await?;
                 tracing::info!(assigned = pass.assigned, "agent online: waiting-list pass");
                 Ok(Routed::Skipped("waiting-list pass"))
             }
@@ -341,7 +342,7 @@ impl Handler {
                     vip: self.is_vip(&conversation),
                     ..RoutingInput::default()
                 };
-                self.route(chatwoot, job.account_id, &conversation, input, true)
+                self.route(chatwoot, account_id, &conversation, input, true)
                     .await
             }
             AssignReason::Drafted {
@@ -360,28 +361,22 @@ impl Handler {
                 let safety = self
                     .deps
                     .approvals
-                    .get(approval_id)
+                    .get(approval_id.as_str())
                     .await
                     .map_err(store_failure)?
                     .is_some_and(|item| item.doc.safety);
-                let priority = match priority.parse::<Priority>() {
-                    Ok(p) => Some(p),
-                    Err(error) => {
-                        tracing::warn!(%error, "draft priority not understood; routing as normal");
-                        None
-                    }
-                };
                 let input = RoutingInput {
                     text: text.clone(),
-                    priority,
+                    priority: Some(*priority),
                     vip: *vip || self.is_vip(&conversation),
                     safety,
                     escalation_team: None,
                 };
                 let routed = self
-                    .route(chatwoot, job.account_id, &conversation, input, true)
+                    .route(chatwoot, account_id, &conversation, input, true)
                     .await?;
-                self.record_team(approval_id, &routed, &conversation).await;
+                self.record_team(approval_id.as_str(), &routed, &conversation)
+                    .await;
                 Ok(routed)
             }
             AssignReason::Escalation {
@@ -404,7 +399,7 @@ impl Handler {
                 let doc = self
                     .deps
                     .approvals
-                    .get(approval_id)
+                    .get(approval_id.as_str())
                     .await
                     .map_err(store_failure)?
                     .map(|item| item.doc);
@@ -424,14 +419,14 @@ impl Handler {
                 let routed = if self.leave_to_bot(chatwoot, &mut conversation).await? {
                     Routed::Skipped(PENDING_WITH_BOT)
                 } else {
-                    self.route(chatwoot, job.account_id, &conversation, input, false)
+                    self.route(chatwoot, account_id, &conversation, input, false)
                         .await?
                 };
                 self.post_escalation_note(
                     chatwoot,
-                    job.account_id,
+                    account_id,
                     conversation_id,
-                    approval_id,
+                    approval_id.as_str(),
                     &escalation_note(operator, &team_name, note),
                     after_id,
                 )

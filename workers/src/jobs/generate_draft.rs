@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use copydesk::approval_facts::{self, ConfidenceBasis, DraftEvidence};
-use copydesk::approvals::{self, ApprovalStore, CreateOutcome, DraftDoc, SourceRef};
+use copydesk::approvals::{CreateOutcome, DraftDoc, SourceRef};
+use copydesk::domain::ApprovalId;
 use copydesk::events::{publish_event, EventKind};
 use copydesk::jobs::{AssignConversation, AssignReason, GenerateDraft, JobMeta, PostNote};
 use copydesk::queue::{JobAttempt, JobError, NewJob};
@@ -59,11 +60,12 @@ impl Handler {
     /// Handles one attempt.
     pub async fn handle(&self, job: GenerateDraft, attempt: JobAttempt) -> Result<(), JobError> {
         let message = &job.message;
-        let id = ApprovalStore::approval_id(
+        let id = ApprovalId::for_message(
             message.account_id,
             message.conversation_id,
             message.message_id,
-        );
+        )
+        .into_string();
         // A replay after the item was stored only makes sure the follow-ups are queued.
         if let Some(item) = self.deps.approvals.get(&id).await.map_err(store_failure)? {
             return self.enqueue_follow_ups(&job, &item.doc).await;
@@ -97,7 +99,7 @@ impl Handler {
             .await
             .map_err(store_failure)?;
         if outcome != CreateOutcome::Exists {
-            copydesk::metrics::draft_stored(&doc);
+            copydesk::observe::draft_stored(&doc);
             tracing::info!(approval = %doc.id, confidence = doc.confidence,
                 action = doc.action.as_str(), priority = doc.priority.as_str(),
                 superseded = outcome == CreateOutcome::CreatedSuperseded, "draft stored");
@@ -186,17 +188,17 @@ impl Handler {
         let meta: JobMeta = job.message.meta.clone();
         let note = PostNote {
             meta: meta.clone(),
-            account_id: doc.account_id,
-            conversation_id: doc.conversation_id,
-            approval_id: doc.id.clone(),
+            account_id: doc.account(),
+            conversation_id: doc.conversation(),
+            approval_id: doc.approval_id(),
         };
         let assign = AssignConversation {
             meta,
-            account_id: doc.account_id,
-            conversation_id: doc.conversation_id,
+            account_id: doc.account(),
+            conversation_id: doc.conversation(),
             reason: AssignReason::Drafted {
-                approval_id: doc.id.clone(),
-                priority: doc.priority.as_str().to_owned(),
+                approval_id: doc.approval_id(),
+                priority: doc.priority,
                 text: doc.customer_message.clone(),
                 vip: doc.vip,
             },
@@ -219,9 +221,9 @@ pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
     let message = &job.message;
     DraftDoc {
         id,
-        account_id: message.account_id,
-        conversation_id: message.conversation_id,
-        message_id: message.message_id,
+        account_id: message.account_id.get(),
+        conversation_id: message.conversation_id.get(),
+        message_id: message.message_id.get(),
         customer_message: message.content.clone(),
         draft: draft.text.clone(),
         confidence: draft.confidence,
@@ -259,8 +261,8 @@ pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
             DrafterKind::Placeholder => "placeholder",
         }
         .to_owned(),
-        delivery_id: message.meta.delivery_id.clone(),
+        delivery_id: message.meta.delivery_id.to_string(),
         received_at_ms: message.meta.received_at_ms,
-        created_at_ms: approvals::now_ms(),
+        created_at_ms: copydesk::domain::now_ms(),
     }
 }

@@ -103,7 +103,7 @@ impl Handler {
         // With Chatwoot configured, an unconfigured account is a permanent error here, before
         // anything is stored or drafted for it.
         let chatwoot = match &self.deps.chatwoot {
-            Some(_) => Some(self.deps.chatwoot_for(job.account_id)?),
+            Some(_) => Some(self.deps.chatwoot_for(job.account_id.get())?),
             None => None,
         };
         // One draft in flight per conversation: a newer message retires the older draft now,
@@ -111,12 +111,16 @@ impl Handler {
         let superseded = self
             .deps
             .approvals
-            .supersede_older(job.account_id, job.conversation_id, job.message_id)
+            .supersede_older(
+                job.account_id.get(),
+                job.conversation_id.get(),
+                job.message_id.get(),
+            )
             .await
             .map_err(store_failure)?;
         if superseded {
             tracing::info!(
-                conversation = job.conversation_id,
+                conversation = job.conversation_id.get(),
                 "older pending draft superseded"
             );
         }
@@ -125,20 +129,24 @@ impl Handler {
         copydesk::learning::record_customer_reply(
             &mut conn,
             self.deps.queue.keys(),
-            job.account_id,
-            job.conversation_id,
+            job.account_id.get(),
+            job.conversation_id.get(),
             job.meta.received_at_ms,
         )
         .await
         .map_err(JobError::retryable)?;
         // Context is best effort: without Chatwoot (or when it fails) the message stands alone.
         let context = match chatwoot {
-            Some(chatwoot) => recent_context(chatwoot, job.conversation_id, job.message_id)
-                .await
-                .unwrap_or_else(|error| {
-                    tracing::warn!(%error, "conversation context unavailable; drafting without it");
-                    Vec::new()
-                }),
+            Some(chatwoot) => recent_context(
+                chatwoot,
+                job.conversation_id.get(),
+                job.message_id.get(),
+            )
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "conversation context unavailable; drafting without it");
+                Vec::new()
+            }),
             None => Vec::new(),
         };
         let customer_context = context
@@ -184,7 +192,7 @@ impl Handler {
             return passages;
         };
         let answers = learned
-            .search(job.account_id, &job.content, self.top_k)
+            .search(job.account_id.get(), &job.content, self.top_k)
             .await;
         if answers.is_empty() {
             return passages;

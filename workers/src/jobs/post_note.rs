@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
-use copydesk::approvals::{now_ms, ApprovalItem};
+use copydesk::approvals::ApprovalItem;
 use copydesk::chatwoot::{ChatwootAccounts, ChatwootClient, NewMessage};
+use copydesk::domain::now_ms;
 use copydesk::jobs::PostNote;
 use copydesk::metrics::PIPELINE_LATENCY_SECONDS;
 use copydesk::queue::{JobAttempt, JobError};
@@ -62,17 +63,17 @@ impl Handler {
     /// Handles one attempt: posts the note once ([`PostOnce`]) and records its id.
     pub async fn handle(&self, job: PostNote, _attempt: JobAttempt) -> Result<(), JobError> {
         let approvals = &self.deps.approvals;
-        let item = self.deps.approval_item(&job.approval_id).await?;
+        let item = self.deps.approval_item(job.approval_id.as_str()).await?;
         if item.note_id.is_some() {
             return Ok(());
         }
-        let chatwoot = account_client(&self.chatwoot, job.account_id, item.doc.account_id)?;
+        let chatwoot = account_client(&self.chatwoot, job.account_id.get(), item.doc.account_id)?;
         let message = NewMessage::private_note(format_note(&item))
             .with_idempotency_key(note_key(&item.doc.id));
         let post = PostOnce {
             chatwoot,
             queue: &self.deps.queue,
-            conversation_id: job.conversation_id,
+            conversation_id: job.conversation_id.get(),
             after_id: item.doc.message_id,
             message,
         };

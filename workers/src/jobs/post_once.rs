@@ -27,7 +27,7 @@ pub const MAX_PAGES: usize = 50;
 
 /// How long a post's lock is held at most (look + post + record take far less; a holder that
 /// dies holding it delays the retry by at most this). Inside a job the lock lives only as long
-/// as the job's visibility timeout ([`lock_ttl`]): a holder stalled longer has lost its lease,
+/// as the job's visibility timeout (`lock_ttl`): a holder stalled longer has lost its lease,
 /// and the lease fence (`copydesk::queue::ensure_held`) keeps it from posting.
 pub const LOCK_TTL: Duration = Duration::from_secs(60);
 

@@ -133,7 +133,7 @@ impl Handler {
     /// Handles one attempt.
     pub async fn handle(&self, job: SendReply, _attempt: JobAttempt) -> Result<(), JobError> {
         let approvals = &self.deps.approvals;
-        let item = self.deps.approval_item(&job.approval_id).await?;
+        let item = self.deps.approval_item(job.approval_id.as_str()).await?;
         if item.reply_message_id.is_some()
             || matches!(item.status, ApprovalStatus::Sent | ApprovalStatus::HeldBack)
         {
@@ -147,16 +147,19 @@ impl Handler {
             )));
         };
         let key = reply_key(&item.doc.id);
-        let chatwoot =
-            super::post_note::account_client(&self.chatwoot, job.account_id, item.doc.account_id)?;
+        let chatwoot = super::post_note::account_client(
+            &self.chatwoot,
+            job.account_id.get(),
+            item.doc.account_id,
+        )?;
         let conversation = chatwoot
-            .get_conversation(job.conversation_id)
+            .get_conversation(job.conversation_id.get())
             .await
             .map_err(chatwoot_failure)?;
         let post = PostOnce {
             chatwoot,
             queue: &self.deps.queue,
-            conversation_id: job.conversation_id,
+            conversation_id: job.conversation_id.get(),
             after_id: item.doc.message_id,
             message: NewMessage::public_reply(text).with_idempotency_key(key.as_str()),
         };
@@ -182,7 +185,7 @@ impl Handler {
                     )
                     .await
                     .map_err(store_failure)?;
-                copydesk::metrics::reply_settled(&outcome, "held_back");
+                copydesk::observe::reply_settled(&outcome, "held_back");
                 settled(outcome)
             }
         };
@@ -195,7 +198,7 @@ impl Handler {
             &mut conn,
             self.deps.queue.keys(),
             &item.doc.id,
-            copydesk::approvals::now_ms(),
+            copydesk::domain::now_ms(),
         )
         .await
         {
@@ -212,7 +215,7 @@ impl Handler {
             )
             .await
             .map_err(store_failure)?;
-        copydesk::metrics::reply_settled(&outcome, "sent");
+        copydesk::observe::reply_settled(&outcome, "sent");
         settled(outcome)
     }
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::anyhow;
-use copydesk::approvals::now_ms;
 use copydesk::config::{millis_or, ConfigError, EnvSource};
+use copydesk::domain::now_ms;
 use copydesk::jobs::TrackConversation;
 use copydesk::queue::{JobAttempt, JobError};
 use tokio_util::sync::CancellationToken;
@@ -174,15 +174,16 @@ impl Handler {
     pub async fn apply(&self, job: &TrackConversation) -> Result<Update, JobError> {
         let now = now_ms();
         let policy = *self.policy;
+        let (account_id, conversation_id) = (job.account_id.get(), job.conversation_id.get());
         let update = self
             .store
-            .update(job.account_id, job.conversation_id, &policy, |state| {
+            .update(account_id, conversation_id, &policy, |state| {
                 state.apply_job(job, now, &policy)
             })
             .await
             .map_err(store_failure)?;
-        record(job.account_id, job.conversation_id, &update.effects);
-        self.sync_workload(job.account_id, job.conversation_id, &update)
+        record(account_id, conversation_id, &update.effects);
+        self.sync_workload(account_id, conversation_id, &update)
             .await?;
         Ok(update)
     }

@@ -2,7 +2,7 @@
 //! CSAT answers. The state machine only returns these; [`LifecycleEffect::record_metrics`]
 //! turns the measurable ones into the fleet's metrics.
 
-use copydesk::approvals::Priority;
+use copydesk::domain::Priority;
 use copydesk::metrics::{FIRST_RESPONSE_SECONDS, RESOLUTION_SECONDS, SLA_BREACHES_TOTAL};
 use serde::{Deserialize, Serialize};
 

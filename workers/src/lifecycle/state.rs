@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use copydesk::approvals::Priority;
+use copydesk::domain::Priority;
 use copydesk::jobs::{ConversationChange, TrackConversation};
 use serde::{Deserialize, Serialize};
 
@@ -157,7 +157,7 @@ impl ConversationState {
         policy: &LifecyclePolicy,
     ) -> Vec<LifecycleEffect> {
         self.apply(
-            &job.meta.delivery_id,
+            job.meta.delivery_id.as_str(),
             &job.change,
             job.occurred_at_ms,
             now_ms,
@@ -200,7 +200,7 @@ impl ConversationState {
         match change {
             ConversationChange::Created { status } => {
                 self.created_at_ms.get_or_insert(at_ms);
-                if let Ok(status) = status.parse() {
+                if let Ok(status) = status.as_str().parse() {
                     self.set_status(status, at_ms, policy, &mut effects);
                 }
             }
@@ -211,17 +211,18 @@ impl ConversationState {
             } => {
                 if at_ms >= self.priority_at_ms {
                     self.assignee_id = *assignee_id;
-                    if let Some(priority) = priority.as_deref().and_then(|p| p.parse().ok()) {
+                    if let Some(priority) = priority.as_ref().and_then(|p| p.as_str().parse().ok())
+                    {
                         self.priority = priority;
                         self.priority_at_ms = at_ms;
                     }
                 }
-                if let Ok(status) = status.parse() {
+                if let Ok(status) = status.as_str().parse() {
                     self.set_status(status, at_ms, policy, &mut effects);
                 }
             }
             ConversationChange::StatusChanged { status } => {
-                if let Ok(status) = status.parse() {
+                if let Ok(status) = status.as_str().parse() {
                     self.set_status(status, at_ms, policy, &mut effects);
                 }
             }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use copydesk::approvals::Priority;
+use copydesk::domain::{MessageId, Priority};
 use copydesk::jobs::ConversationChange;
 
 use super::*;
@@ -17,12 +17,14 @@ const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
 fn customer(message_id: i64) -> ConversationChange {
-    ConversationChange::CustomerMessage { message_id }
+    ConversationChange::CustomerMessage {
+        message_id: MessageId::new(message_id),
+    }
 }
 
 fn agent(message_id: i64) -> ConversationChange {
     ConversationChange::AgentReply {
-        message_id,
+        message_id: MessageId::new(message_id),
         sender_id: Some(7),
     }
 }

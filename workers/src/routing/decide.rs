@@ -16,7 +16,7 @@
 //! waiting list and retries when an agent comes online, rather than leaving the
 //! conversation silently unassigned.
 
-use copydesk::approvals::Priority;
+use copydesk::domain::Priority;
 use serde::{Deserialize, Serialize};
 
 use super::round_robin::{RoundRobin, ANY_TEAM_POOL};

@@ -12,8 +12,8 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use copydesk::approvals::Priority;
 use copydesk::config::EnvSource;
+use copydesk::domain::Priority;
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use copydesk::approvals::Priority;
+use copydesk::domain::Priority;
 use serde_json::json;
 
 use super::*;

@@ -14,7 +14,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use copydesk::approvals::Priority;
+use copydesk::domain::Priority;
 use copydesk::queue::Keys;
 use redis::aio::ConnectionManager;
 use redis::Script;

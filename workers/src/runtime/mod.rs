@@ -176,7 +176,7 @@ async fn export_depth(queue: QueueClient, shutdown: CancellationToken) -> anyhow
         if let Err(error) = queue.export_depth_metrics(&ALL_QUEUES).await {
             tracing::debug!(%error, "queue depth export failed");
         }
-        if let Err(error) = copydesk::metrics::export_from_redis(&queue).await {
+        if let Err(error) = copydesk::observe::export_from_redis(&queue).await {
             tracing::debug!(%error, "approvals and Redis memory export failed");
         }
         tokio::select! {

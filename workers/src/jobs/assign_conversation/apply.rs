@@ -3,10 +3,10 @@
 //! waiting list); and the waiting-list pass that gives waiting conversations an agent.
 
 use anyhow::anyhow;
-use copydesk::approvals::{now_ms, Priority};
 use copydesk::chatwoot::{
     AssignOutcome, Assignment, ChatwootClient, Conversation, ConversationStatus,
 };
+use copydesk::domain::{now_ms, Priority};
 use copydesk::queue::JobError;
 
 use super::{

@@ -1,0 +1,63 @@
+//! The Lua scripts behind the store's status changes: each checks the current status first,
+//! so two operators deciding at once get one success and one conflict.
+
+pub(super) const CREATE_LUA: &str = r#"
+-- KEYS: item, pending, all, conversation pointer
+-- ARGV: id, doc, score, created_ms, message_id, now_ms, key prefix for items
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+local status = 'pending'
+local current = redis.call('GET', KEYS[4])
+if current and current ~= ARGV[1] then
+  local current_key = ARGV[7] .. current
+  local current_msg = tonumber(redis.call('HGET', current_key, 'message_id') or '0')
+  if current_msg > tonumber(ARGV[5]) then
+    status = 'superseded'
+  elseif redis.call('HGET', current_key, 'status') == 'pending' then
+    redis.call('HSET', current_key, 'status', 'superseded', 'updated_at_ms', ARGV[6])
+    redis.call('ZREM', KEYS[2], current)
+  end
+end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'status', status, 'message_id', ARGV[5], 'updated_at_ms', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+if status == 'pending' then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('SET', KEYS[4], ARGV[1])
+end
+return status
+"#;
+
+pub(super) const DECIDE_LUA: &str = r#"
+-- KEYS: item, pending; ARGV: id, new status, decision json, now_ms
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'pending' then return 'conflict:' .. status end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decision', ARGV[3], 'updated_at_ms', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 'ok'
+"#;
+
+pub(super) const SUPERSEDE_LUA: &str = r#"
+-- KEYS: conversation pointer, pending; ARGV: newer message id, now_ms, item key prefix
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+local key = ARGV[3] .. current
+local msg = tonumber(redis.call('HGET', key, 'message_id') or '0')
+if msg >= tonumber(ARGV[1]) then return 0 end
+if redis.call('HGET', key, 'status') ~= 'pending' then return 0 end
+redis.call('HSET', key, 'status', 'superseded', 'updated_at_ms', ARGV[2])
+redis.call('ZREM', KEYS[2], current)
+return 1
+"#;
+
+pub(super) const TRANSITION_LUA: &str = r#"
+-- KEYS: item, pending; ARGV: id, expected statuses (comma list), new status, now_ms, field, value
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local status = redis.call('HGET', KEYS[1], 'status')
+local ok = false
+for s in string.gmatch(ARGV[2], '[^,]+') do if s == status then ok = true end end
+if not ok then return 'conflict:' .. status end
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'updated_at_ms', ARGV[4])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], ARGV[5], ARGV[6]) end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 'ok'
+"#;
