@@ -156,7 +156,7 @@ async fn the_store_is_bounded_by_bytes_too() {
     .await;
     let kept = dead.count().await.expect("count");
     assert_eq!(
-        client.depth("post_note").await.expect("depth").dead,
+        client.depth("lookup_knowledge").await.expect("depth").dead,
         kept as u64
     );
     let letters = dead.list(&DeadLetterFilter::default()).await.expect("list");

@@ -91,6 +91,7 @@ async fn approved_reply(p: &Pipeline, approvals: &ApprovalStore, n: i64) -> (i64
         placeholder: false,
         safety: false,
         vip: false,
+        suspicious: Vec::new(),
         drafter: "extractive".into(),
         delivery_id: format!("fencing-{n}"),
         received_at_ms: now,

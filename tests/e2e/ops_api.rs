@@ -100,6 +100,7 @@ fn draft(conversation: i64, priority: Priority, created_at_ms: i64) -> DraftDoc 
         placeholder: false,
         safety: false,
         vip: false,
+        suspicious: Vec::new(),
         drafter: "extractive".into(),
         delivery_id: format!("d-{conversation}"),
         received_at_ms: created_at_ms - 100,

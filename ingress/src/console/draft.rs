@@ -150,6 +150,7 @@ pub(crate) async fn view(
             p.flags {
                 @if doc.safety { span.flag.flag-safety { "safety words found" } }
                 @if doc.vip { span.flag.flag-vip { "VIP" } }
+                @for why in &doc.suspicious { span.flag.flag-safety { "suspicious: " (why) } }
                 @for d in &doc.degraded { span.flag.flag-degraded { "degraded: " (d) } }
                 @if doc.placeholder { span.flag.flag-placeholder { "placeholder: write the reply yourself" } }
             }

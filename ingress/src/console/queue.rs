@@ -334,6 +334,7 @@ pub(crate) fn row(ctx: &Ctx<'_>, item: &ApprovalItem, team: Option<&str>, now: i
             td.flags {
                 @if doc.safety { span.flag.flag-safety { "safety" } }
                 @if doc.vip { span.flag.flag-vip { "VIP" } }
+                @if !doc.suspicious.is_empty() { span.flag.flag-safety { "suspicious" } }
                 @if !doc.degraded.is_empty() { span.flag.flag-degraded { "degraded" } }
                 @if doc.placeholder { span.flag.flag-placeholder { "placeholder" } }
             }

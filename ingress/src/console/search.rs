@@ -186,6 +186,7 @@ mod tests {
             placeholder: false,
             safety: false,
             vip: false,
+            suspicious: Vec::new(),
             drafter: "extractive".into(),
             delivery_id: "d".into(),
             received_at_ms: 0,

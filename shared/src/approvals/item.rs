@@ -48,6 +48,11 @@ pub struct DraftDoc {
     pub safety: bool,
     /// True when the contact or conversation is flagged VIP.
     pub vip: bool,
+    /// Why the draft looks steered (it asks for card details or a password, promises a
+    /// refund or links somewhere the knowledge does not): never recommended `send`. Empty
+    /// for drafts stored before the check existed.
+    #[serde(default)]
+    pub suspicious: Vec<String>,
     /// Which drafter made it (`extractive`, `llm`, `placeholder`).
     pub drafter: String,
     /// Webhook delivery that started the chain.

@@ -56,6 +56,7 @@ fn doc(n: usize) -> DraftDoc {
         placeholder: false,
         safety: n.is_multiple_of(17),
         vip: n.is_multiple_of(11),
+        suspicious: Vec::new(),
         drafter: "extractive".into(),
         delivery_id: format!("bench-{n}"),
         received_at_ms: now_ms(),

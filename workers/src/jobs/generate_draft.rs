@@ -255,6 +255,7 @@ pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
         placeholder: draft.backend == DrafterKind::Placeholder,
         safety: draft.safety,
         vip: draft.vip,
+        suspicious: draft.suspicious.clone(),
         drafter: match draft.backend {
             DrafterKind::Extractive => "extractive",
             DrafterKind::Llm => "llm",

@@ -127,6 +127,10 @@ pub fn format_note(item: &ApprovalItem) -> String {
     if doc.safety {
         note.push_str(" · SAFETY");
     }
+    if !doc.suspicious.is_empty() {
+        note.push_str(" · SUSPICIOUS: ");
+        note.push_str(&doc.suspicious.join("; "));
+    }
     note.push_str("\n\n");
     note.push_str(&doc.draft);
     note.push_str("\n\nSources:");
