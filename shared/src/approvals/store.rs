@@ -7,6 +7,7 @@ use super::item::{ApprovalItem, ApprovalStatus, Decision, DecisionRecord, DraftD
 use super::scripts::{CREATE_LUA, DECIDE_LUA, SUPERSEDE_LUA, TRANSITION_LUA};
 use crate::domain::{now_ms, AccountId, ApprovalId, ConversationId, MessageId};
 use crate::queue::Keys;
+use crate::redis_store::RedisStore;
 
 /// What storing a draft did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,14 +52,13 @@ pub enum ApprovalError {
 /// Handle on the approval store.
 #[derive(Clone)]
 pub struct ApprovalStore {
-    conn: ConnectionManager,
-    keys: Keys,
+    store: RedisStore,
 }
 
 impl std::fmt::Debug for ApprovalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApprovalStore")
-            .field("prefix", &self.keys.prefix())
+            .field("prefix", &self.store.keys().prefix())
             .finish_non_exhaustive()
     }
 }
@@ -66,12 +66,16 @@ impl std::fmt::Debug for ApprovalStore {
 impl ApprovalStore {
     /// A store on an existing connection.
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
-        Self { conn, keys }
+        Self {
+            store: RedisStore::new(conn, keys),
+        }
     }
 
     /// A store on the queue client's Redis connection and key namespace.
     pub fn for_queue(queue: &crate::queue::QueueClient) -> Self {
-        Self::new(queue.connection(), queue.keys().clone())
+        Self {
+            store: RedisStore::for_queue(queue),
+        }
     }
 
     /// The id of the approval item for a customer message.
@@ -85,23 +89,25 @@ impl ApprovalStore {
     }
 
     fn item_key(&self, id: &str) -> String {
-        self.keys.approval(id)
+        self.store.keys().approval(id)
     }
 
     fn item_prefix(&self) -> String {
-        self.keys.approval_prefix()
+        self.store.keys().approval_prefix()
     }
 
     fn pending_key(&self) -> String {
-        self.keys.approvals_pending()
+        self.store.keys().approvals_pending()
     }
 
     fn all_key(&self) -> String {
-        self.keys.approvals_all()
+        self.store.keys().approvals_all()
     }
 
     fn conversation_key(&self, account_id: i64, conversation_id: i64) -> String {
-        self.keys.conversation_draft(account_id, conversation_id)
+        self.store
+            .keys()
+            .conversation_draft(account_id, conversation_id)
     }
 
     /// Stores a new draft as pending (idempotent on its id) and supersedes the conversation's
@@ -112,7 +118,7 @@ impl ApprovalStore {
             source,
         })?;
         let score = doc.priority.rank() * 10_000_000_000_000 + doc.created_at_ms.max(0) as u64;
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let outcome: String = Script::new(CREATE_LUA)
             .key(self.item_key(&doc.id))
             .key(self.pending_key())
@@ -142,7 +148,7 @@ impl ApprovalStore {
         conversation_id: i64,
         newer_message_id: i64,
     ) -> Result<bool, ApprovalError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let n: i64 = Script::new(SUPERSEDE_LUA)
             .key(self.conversation_key(account_id, conversation_id))
             .key(self.pending_key())
@@ -156,7 +162,7 @@ impl ApprovalStore {
 
     /// One item.
     pub async fn get(&self, id: &str) -> Result<Option<ApprovalItem>, ApprovalError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let fields: std::collections::HashMap<String, String> =
             conn.hgetall(self.item_key(id)).await?;
         Self::assemble(id, fields)
@@ -203,7 +209,7 @@ impl ApprovalStore {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<ApprovalItem>, ApprovalError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let limit = limit.clamp(1, 500);
         if status == Some(ApprovalStatus::Pending) {
             // Saturating: an offset past the end (even near usize::MAX) is an empty page, never
@@ -250,7 +256,7 @@ impl ApprovalStore {
         for id in ids {
             pipe.hgetall(self.item_key(id));
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let rows: Vec<std::collections::HashMap<String, String>> =
             pipe.query_async(&mut conn).await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -268,7 +274,7 @@ impl ApprovalStore {
         account_id: i64,
         conversation_id: i64,
     ) -> Result<Option<String>, ApprovalError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         Ok(conn
             .get(self.conversation_key(account_id, conversation_id))
             .await?)
@@ -276,7 +282,7 @@ impl ApprovalStore {
 
     /// Number of pending items.
     pub async fn pending_count(&self) -> Result<u64, ApprovalError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         Ok(conn.zcard(self.pending_key()).await?)
     }
 
@@ -295,7 +301,7 @@ impl ApprovalStore {
             id: id.to_owned(),
             source,
         })?;
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let outcome: String = Script::new(DECIDE_LUA)
             .key(self.item_key(id))
             .key(self.pending_key())
@@ -334,7 +340,7 @@ impl ApprovalStore {
     ) -> Result<DecideOutcome, ApprovalError> {
         let expected: Vec<&str> = expected.iter().map(|s| s.as_str()).collect();
         let (name, value) = field.unwrap_or(("", String::new()));
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let outcome: String = Script::new(TRANSITION_LUA)
             .key(self.item_key(id))
             .key(self.pending_key())
@@ -351,7 +357,7 @@ impl ApprovalStore {
 
     /// Records the private note's Chatwoot id (the item stays as it is otherwise).
     pub async fn set_note_id(&self, id: &str, note_id: i64) -> Result<(), ApprovalError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let _: () = conn
             .hset_multiple(
                 self.item_key(id),

@@ -25,6 +25,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use copydesk::queue::Keys;
+use copydesk::redis_store::RedisStore;
 use rand::Rng;
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -188,14 +189,13 @@ pub fn next_due_ms(state: &ConversationState, policy: &LifecyclePolicy) -> Optio
 /// The conversation states.
 #[derive(Clone)]
 pub struct LifecycleStore {
-    conn: ConnectionManager,
-    keys: Keys,
+    store: RedisStore,
 }
 
 impl std::fmt::Debug for LifecycleStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LifecycleStore")
-            .field("prefix", &self.keys.prefix())
+            .field("prefix", &self.store.keys().prefix())
             .finish_non_exhaustive()
     }
 }
@@ -203,17 +203,19 @@ impl std::fmt::Debug for LifecycleStore {
 impl LifecycleStore {
     /// A store on an existing connection.
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
-        Self { conn, keys }
+        Self {
+            store: RedisStore::new(conn, keys),
+        }
     }
 
     /// The hash holding one conversation's state and version.
     pub fn state_key(&self, account_id: i64, conversation_id: i64) -> String {
-        self.keys.lifecycle(account_id, conversation_id)
+        self.store.keys().lifecycle(account_id, conversation_id)
     }
 
     /// The index of tracked conversations, scored by next due time.
     pub fn due_key(&self) -> String {
-        self.keys.lifecycle_due()
+        self.store.keys().lifecycle_due()
     }
 
     /// A conversation's state and version (version 0 and `None` when never stored).
@@ -222,7 +224,7 @@ impl LifecycleStore {
         account_id: i64,
         conversation_id: i64,
     ) -> Result<(u64, Option<ConversationState>), StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let (version, json): (Option<u64>, Option<String>) = redis::cmd("HMGET")
             .arg(self.state_key(account_id, conversation_id))
             .arg("version")
@@ -287,7 +289,7 @@ impl LifecycleStore {
                     .map_or_else(|| "+inf".to_owned(), |due| due.to_string());
                 (score, 0)
             };
-            let mut conn = self.conn.clone();
+            let mut conn = self.store.conn();
             let written: i64 = COMPARE_AND_SET
                 .key(&key)
                 .key(self.due_key())
@@ -354,15 +356,17 @@ impl LifecycleStore {
         if samples.is_empty() {
             return;
         }
-        let mut conn = self.conn.clone();
-        if let Err(error) = stats::record_lifecycle(&mut conn, &self.keys, &samples, now).await {
+        let mut conn = self.store.conn();
+        if let Err(error) =
+            stats::record_lifecycle(&mut conn, self.store.keys(), &samples, now).await
+        {
             tracing::warn!(%error, "lifecycle stats samples not recorded");
         }
     }
 
     /// Up to `limit` tracked conversations due at `now_ms`, earliest first.
     pub async fn due(&self, now_ms: i64, limit: usize) -> Result<Vec<Tracked>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let members: Vec<String> = redis::cmd("ZRANGE")
             .arg(self.due_key())
             .arg("-inf")
@@ -392,7 +396,7 @@ impl LifecycleStore {
 
     /// Every tracked conversation (for a full pass: tests, ops, re-scoring).
     pub async fn tracked(&self) -> Result<Vec<Tracked>, StoreError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let members: Vec<String> = redis::cmd("ZRANGE")
             .arg(self.due_key())
             .arg(0)
@@ -416,7 +420,7 @@ impl LifecycleStore {
         } else {
             next_due_ms(state, policy).map_or_else(|| "+inf".to_owned(), |due| due.to_string())
         };
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let _: i64 = RESCORE
             .key(self.state_key(tracked.account_id, tracked.conversation_id))
             .key(self.due_key())

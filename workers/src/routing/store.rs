@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use copydesk::queue::Keys;
+use copydesk::redis_store::RedisStore;
 
 use super::RoundRobin;
 use redis::aio::ConnectionManager;
@@ -51,14 +52,13 @@ return old
 /// Handle on the workload records and round-robin cursors.
 #[derive(Clone)]
 pub struct RoutingStore {
-    conn: ConnectionManager,
-    keys: Keys,
+    store: RedisStore,
 }
 
 impl std::fmt::Debug for RoutingStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RoutingStore")
-            .field("prefix", &self.keys.prefix())
+            .field("prefix", &self.store.keys().prefix())
             .finish_non_exhaustive()
     }
 }
@@ -66,15 +66,17 @@ impl std::fmt::Debug for RoutingStore {
 impl RoutingStore {
     /// The store on an existing connection.
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
-        Self { conn, keys }
+        Self {
+            store: RedisStore::new(conn, keys),
+        }
     }
 
     fn owner_key(&self, account_id: i64) -> String {
-        self.keys.workload_owner(account_id)
+        self.store.keys().workload_owner(account_id)
     }
 
     fn agent_prefix(&self, account_id: i64) -> String {
-        self.keys.workload_agent_prefix(account_id)
+        self.store.keys().workload_agent_prefix(account_id)
     }
 
     /// The set of conversations `agent_id` holds (for ops tools and tests).
@@ -90,7 +92,7 @@ impl RoutingStore {
         conversation_id: i64,
         agent: Option<i64>,
     ) -> Result<Option<i64>, redis::RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let old: String = SET_OWNER
             .key(self.owner_key(account_id))
             .arg(conversation_id)
@@ -116,7 +118,7 @@ impl RoutingStore {
         account_id: i64,
         conversation_id: i64,
     ) -> Result<Option<i64>, redis::RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let owner: Option<i64> = redis::cmd("HGET")
             .arg(self.owner_key(account_id))
             .arg(conversation_id)
@@ -138,19 +140,19 @@ impl RoutingStore {
         for agent in agents {
             pipe.scard(self.agent_key(account_id, *agent));
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let counts: Vec<u32> = pipe.query_async(&mut conn).await?;
         Ok(agents.iter().copied().zip(counts).collect())
     }
 
     /// The Redis key of an account's round-robin cursors (JSON [`RoundRobin`]).
     pub fn round_robin_key(&self, account_id: i64) -> String {
-        self.keys.round_robin(account_id)
+        self.store.keys().round_robin(account_id)
     }
 
     /// The account's round-robin cursors (fresh ones when none are stored, or unreadable).
     pub async fn round_robin(&self, account_id: i64) -> Result<RoundRobin, redis::RedisError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let json: Option<String> = redis::cmd("GET")
             .arg(self.round_robin_key(account_id))
             .query_async(&mut conn)
@@ -171,7 +173,7 @@ impl RoutingStore {
         round_robin: &RoundRobin,
     ) -> Result<(), redis::RedisError> {
         let json = serde_json::to_string(round_robin).unwrap_or_else(|_| "{}".to_owned());
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         redis::cmd("SET")
             .arg(self.round_robin_key(account_id))
             .arg(json)

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use copydesk::domain::Priority;
 use copydesk::queue::Keys;
+use copydesk::redis_store::RedisStore;
 use redis::aio::ConnectionManager;
 use redis::Script;
 use serde::{Deserialize, Serialize};
@@ -81,14 +82,13 @@ pub enum WaitingListError {
 /// Handle on the waiting lists.
 #[derive(Clone)]
 pub struct WaitingList {
-    conn: ConnectionManager,
-    keys: Keys,
+    store: RedisStore,
 }
 
 impl std::fmt::Debug for WaitingList {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WaitingList")
-            .field("prefix", &self.keys.prefix())
+            .field("prefix", &self.store.keys().prefix())
             .finish_non_exhaustive()
     }
 }
@@ -96,20 +96,22 @@ impl std::fmt::Debug for WaitingList {
 impl WaitingList {
     /// Waiting lists on an existing connection.
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
-        Self { conn, keys }
+        Self {
+            store: RedisStore::new(conn, keys),
+        }
     }
 
     /// The sorted set of an account's waiting conversations.
     pub fn order_key(&self, account_id: i64) -> String {
-        self.keys.waiting(account_id)
+        self.store.keys().waiting(account_id)
     }
 
     fn entries_key(&self, account_id: i64) -> String {
-        self.keys.waiting_entries(account_id)
+        self.store.keys().waiting_entries(account_id)
     }
 
     fn lock_key(&self, account_id: i64) -> String {
-        self.keys.waiting_lock(account_id)
+        self.store.keys().waiting_lock(account_id)
     }
 
     /// Puts (or refreshes) a conversation on the list; a conversation already waiting keeps
@@ -127,7 +129,7 @@ impl WaitingList {
             conversation_id,
             source,
         })?;
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let () = redis::pipe()
             .atomic()
             .hset(self.entries_key(account_id), conversation_id, json)
@@ -145,7 +147,7 @@ impl WaitingList {
         account_id: i64,
         conversation_id: i64,
     ) -> Result<Option<WaitingEntry>, WaitingListError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let json: Option<String> = redis::cmd("HGET")
             .arg(self.entries_key(account_id))
             .arg(conversation_id)
@@ -166,7 +168,7 @@ impl WaitingList {
         account_id: i64,
         conversation_id: i64,
     ) -> Result<(), WaitingListError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let () = redis::pipe()
             .atomic()
             .zrem(self.order_key(account_id), conversation_id)
@@ -180,7 +182,7 @@ impl WaitingList {
 
     /// How many conversations wait.
     pub async fn len(&self, account_id: i64) -> Result<u64, WaitingListError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let n: u64 = redis::cmd("ZCARD")
             .arg(self.order_key(account_id))
             .query_async(&mut conn)
@@ -198,7 +200,7 @@ impl WaitingList {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let ids: Vec<i64> = redis::cmd("ZRANGE")
             .arg(self.order_key(account_id))
             .arg(0)
@@ -242,7 +244,7 @@ impl WaitingList {
         ttl: Duration,
     ) -> Result<Option<String>, WaitingListError> {
         let token = ulid::Ulid::new().to_string();
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let set: Option<String> = redis::cmd("SET")
             .arg(self.lock_key(account_id))
             .arg(&token)
@@ -256,7 +258,7 @@ impl WaitingList {
 
     /// Releases the pass lock taken with `token` (no-op when it expired meanwhile).
     pub async fn unlock(&self, account_id: i64, token: &str) -> Result<(), WaitingListError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.store.conn();
         let _: i64 = UNLOCK
             .key(self.lock_key(account_id))
             .arg(token)
