@@ -113,6 +113,10 @@ pub struct RedisConfig {
     /// `COPYDESK_KEY_PREFIX`: the namespace of every key (default `copydesk`). Tests use a
     /// unique prefix each so they can share one Redis.
     pub key_prefix: String,
+    /// How long decided approvals, learning records and events are kept
+    /// (`COPYDESK_RETENTION_DAYS`, default 30; `COPYDESK_RETENTION_SECS` wins, for tests):
+    /// see [`crate::retention`].
+    pub retention: Duration,
 }
 
 impl RedisConfig {
@@ -137,7 +141,12 @@ impl RedisConfig {
         let key_prefix = env
             .get("COPYDESK_KEY_PREFIX")
             .unwrap_or_else(|| "copydesk".into());
-        Ok(Self { url, key_prefix })
+        let retention = crate::retention::retention_from_env(env)?;
+        Ok(Self {
+            url,
+            key_prefix,
+            retention,
+        })
     }
 
     /// The URL with any password replaced by `***` (for messages and logs).

@@ -230,7 +230,8 @@ pub fn learning_key(keys: &Keys) -> String {
 }
 
 /// How long outcomes (sent, customer replied) and the conversation's "last decision" pointer
-/// are kept: 90 days.
+/// are kept at most: 90 days (the retention sweep removes them with their approval, after
+/// `COPYDESK_RETENTION_DAYS`, and trims the stream to it: `copydesk::retention`).
 pub const OUTCOME_TTL_SECS: u64 = 90 * 24 * 3600;
 
 /// The hash holding what happened after a decision: `{prefix}:learning:outcome:{approval}`.

@@ -39,6 +39,7 @@ pub mod observe;
 pub mod operator;
 pub mod queue;
 pub mod redis_store;
+pub mod retention;
 pub mod shutdown;
 pub mod signature;
 pub mod stats;

@@ -231,7 +231,13 @@ impl Operator {
             _ => return Ok(None),
         };
         match result {
-            Ok(outcome) => Ok(Some(outcome)),
+            Ok(outcome) => {
+                // Best effort: a stale entry only makes the sweep try (deduplicated) again.
+                if let Err(error) = self.approvals.follow_up_queued(&doc.id).await {
+                    tracing::warn!(approval_id = %doc.id, %error, "follow-up not marked queued");
+                }
+                Ok(Some(outcome))
+            }
             Err(error) => {
                 tracing::error!(approval_id = %doc.id, queue, error = %error,
                     "decision stored but its follow-up job was not queued");
@@ -276,6 +282,50 @@ impl Operator {
             }
         }
         Ok(())
+    }
+}
+
+impl Operator {
+    /// The lost follow-up sweep: every decision older than `grace` whose follow-up job
+    /// (`send_reply`, escalation) is not known to be queued — its enqueue failed
+    /// ([`OperatorError::FollowUpNotQueued`]) or the process stopped in between — gets it
+    /// queued again. Idempotent: the job id is derived from the approval id, so a job that
+    /// was queued after all is deduplicated. Returns how many were queued now.
+    pub async fn requeue_lost_follow_ups(
+        &self,
+        grace: std::time::Duration,
+    ) -> Result<usize, OperatorError> {
+        let before = now_ms().saturating_sub(grace.as_millis() as i64);
+        let ids = self.approvals.awaiting_follow_up(before, 500).await?;
+        let mut queued = 0;
+        for id in ids {
+            let item = match self.approvals.get(&id).await? {
+                Some(item) => item,
+                None => {
+                    self.approvals.follow_up_queued(&id).await?;
+                    continue;
+                }
+            };
+            let owed = matches!(
+                item.status,
+                ApprovalStatus::Approved
+                    | ApprovalStatus::Edited
+                    | ApprovalStatus::Rejected
+                    | ApprovalStatus::Escalated
+            );
+            match item.decision.as_ref() {
+                Some(record) if owed => {
+                    if let Some(EnqueueOutcome::Queued) =
+                        self.queue_follow_up(&item, &record.decision).await?
+                    {
+                        queued += 1;
+                        tracing::warn!(approval_id = %id, "re-queued a lost follow-up job");
+                    }
+                }
+                _ => self.approvals.follow_up_queued(&id).await?,
+            }
+        }
+        Ok(queued)
     }
 }
 

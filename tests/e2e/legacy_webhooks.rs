@@ -181,6 +181,7 @@ async fn assigner_on_pending(
     let queue = QueueClient::build(&RedisConfig {
         url: redis.url(),
         key_prefix: unique_prefix("bot"),
+        retention: copydesk::retention::DEFAULT_RETENTION,
     })
     .await
     .expect("queue client");

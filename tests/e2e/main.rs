@@ -17,5 +17,6 @@ mod ops_api;
 mod pipeline;
 mod queue_layer;
 mod replies;
+mod retention;
 mod spool;
 mod worker_shutdown;

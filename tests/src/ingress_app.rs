@@ -30,6 +30,7 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
         redis: RedisConfig {
             url: redis_url.to_owned(),
             key_prefix: prefix.to_owned(),
+            retention: copydesk::retention::DEFAULT_RETENTION,
         },
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         // `/metrics` is served only here, never on the webhook listener.

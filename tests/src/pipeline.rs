@@ -199,6 +199,7 @@ impl Pipeline {
         RedisConfig {
             url: self.redis.url(),
             key_prefix: self.queue.keys().prefix().to_owned(),
+            retention: copydesk::retention::DEFAULT_RETENTION,
         }
     }
 

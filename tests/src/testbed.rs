@@ -55,6 +55,7 @@ impl TestBed {
         RedisConfig {
             url: self.redis.url(),
             key_prefix: self.prefix.clone(),
+            retention: copydesk::retention::DEFAULT_RETENTION,
         }
     }
 

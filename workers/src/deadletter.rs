@@ -6,6 +6,10 @@
 //! Schedule variables: `COPYDESK_REDRIVE_ROUNDS` (default 3; `COPYDESK_REDRIVE_ROUNDS_<QUEUE>`
 //! per queue), `COPYDESK_REDRIVE_FIRST_SECS` (60), `COPYDESK_REDRIVE_FACTOR` (4),
 //! `COPYDESK_REDRIVE_TICK_MS` (how often the store is scanned, 5000).
+//!
+//! The same loop runs Copydesk's maintenance every `COPYDESK_RETENTION_SWEEP_MS` (60000): the
+//! retention sweep (`copydesk::retention::sweep`) and the lost follow-up sweep
+//! (`copydesk::operator::Operator::requeue_lost_follow_ups`, decisions older than a minute).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,6 +36,8 @@ pub struct RedriveSchedule {
     pub factor: u32,
     /// Scan interval.
     pub tick: Duration,
+    /// Interval of the retention and lost follow-up sweeps.
+    pub sweep: Duration,
 }
 
 impl Default for RedriveSchedule {
@@ -42,6 +48,7 @@ impl Default for RedriveSchedule {
             first: Duration::from_secs(60),
             factor: 4,
             tick: Duration::from_secs(5),
+            sweep: copydesk::retention::SWEEP_INTERVAL,
         }
     }
 }
@@ -62,6 +69,7 @@ impl RedriveSchedule {
             first: secs_or(env, "COPYDESK_REDRIVE_FIRST_SECS", d.first)?,
             factor: parsed_or(env, "COPYDESK_REDRIVE_FACTOR", d.factor)?.max(1),
             tick: millis_or(env, "COPYDESK_REDRIVE_TICK_MS", d.tick)?,
+            sweep: millis_or(env, "COPYDESK_RETENTION_SWEEP_MS", d.sweep)?,
         })
     }
 
@@ -119,11 +127,16 @@ pub enum Verdict {
     Parked,
 }
 
+/// How old a decision must be before the lost follow-up sweep re-queues its job: the
+/// operator's own enqueue has long finished or failed by then.
+pub const FOLLOW_UP_GRACE: Duration = Duration::from_secs(60);
+
 /// The re-drive loop.
 #[derive(Debug, Clone)]
 pub struct Redriver {
     letters: DeadLetters,
     schedule: RedriveSchedule,
+    queue: QueueClient,
 }
 
 impl Redriver {
@@ -132,6 +145,29 @@ impl Redriver {
         Self {
             letters: DeadLetters::new(&queue),
             schedule,
+            queue,
+        }
+    }
+
+    /// One maintenance pass: the retention sweep, then the lost follow-up sweep (decisions
+    /// older than [`FOLLOW_UP_GRACE`]); failures are logged and tried again next time.
+    pub async fn maintain(&self) {
+        match copydesk::retention::sweep(&self.queue, now_ms()).await {
+            Ok(report) => {
+                if report != copydesk::retention::SweepReport::default() {
+                    tracing::info!(
+                        approvals = report.approvals,
+                        learning = report.learning,
+                        events = report.events,
+                        "retention sweep forgot what was past retention"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "retention sweep failed"),
+        }
+        let operator = copydesk::operator::Operator::new(self.queue.clone());
+        if let Err(error) = operator.requeue_lost_follow_ups(FOLLOW_UP_GRACE).await {
+            tracing::warn!(%error, "lost follow-up sweep failed");
         }
     }
 
@@ -165,9 +201,14 @@ impl Redriver {
 
     /// Scans every `schedule.tick` until `shutdown` fires.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut last_sweep: Option<tokio::time::Instant> = None;
         loop {
             if let Err(error) = self.tick().await {
                 tracing::warn!(%error, "dead-letter scan failed; trying again next tick");
+            }
+            if last_sweep.is_none_or(|at| at.elapsed() >= self.schedule.sweep) {
+                self.maintain().await;
+                last_sweep = Some(tokio::time::Instant::now());
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,

@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 use super::error::OpsError;
 use super::OpsState;
 
+/// Keys per kind whose `MEMORY USAGE` is asked (the rest are extrapolated).
+const MEMORY_SAMPLE: u64 = 50;
+
 /// Every queue of [`ALL_QUEUES`] in pipeline order, plus totals.
 pub(crate) async fn list(state: &OpsState) -> Result<Value, OpsError> {
     let mut queues = Vec::with_capacity(ALL_QUEUES.len());
@@ -26,5 +29,9 @@ pub(crate) async fn list(state: &OpsState) -> Result<Value, OpsError> {
         "queues": queues,
         "dead_letters": state.dead_letters.count().await?,
         "approvals_pending": state.operator.approvals().pending_count().await?,
+        // Sampled: at most MEMORY_SAMPLE keys per kind ask MEMORY USAGE, the rest extrapolated.
+        "memory": copydesk::retention::memory_by_kind(&state.queue, MEMORY_SAMPLE)
+            .await
+            .map_err(copydesk::queue::QueueError::from)?,
     }))
 }

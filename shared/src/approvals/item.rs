@@ -64,6 +64,22 @@ pub struct DraftDoc {
 }
 
 impl DraftDoc {
+    /// Cuts the stored customer text to
+    /// [`MAX_CUSTOMER_TEXT_CHARS`](super::store::MAX_CUSTOMER_TEXT_CHARS) characters and marks
+    /// the cut at its end (Chatwoot allows 150 000; the operator and the learning record do
+    /// not need more). Returns whether it cut.
+    pub fn cap_customer_text(&mut self) -> bool {
+        let max = super::store::MAX_CUSTOMER_TEXT_CHARS;
+        let total = self.customer_message.chars().count();
+        if total <= max {
+            return false;
+        }
+        let mut cut: String = self.customer_message.chars().take(max).collect();
+        cut.push_str(&format!(" […cut: {} more characters]", total - max));
+        self.customer_message = cut;
+        true
+    }
+
     /// The approval id, typed.
     pub fn approval_id(&self) -> ApprovalId {
         ApprovalId::trusted(self.id.clone())
@@ -109,6 +125,15 @@ pub enum ApprovalStatus {
 }
 
 impl ApprovalStatus {
+    /// True when nothing more is owed for an item in this status (sent, held back,
+    /// superseded, rejected, escalated): its retention runs from here.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Sent | Self::HeldBack | Self::Superseded | Self::Rejected | Self::Escalated
+        )
+    }
+
     /// Stable lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {

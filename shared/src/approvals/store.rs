@@ -4,7 +4,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::item::{ApprovalItem, ApprovalStatus, Decision, DecisionRecord, DraftDoc};
-use super::scripts::{CREATE_LUA, DECIDE_LUA, SUPERSEDE_LUA, TRANSITION_LUA};
+use super::scripts::{CREATE_LUA, DECIDE_LUA, SUPERSEDE_LUA, SWEEP_ONE_LUA, TRANSITION_LUA};
 use crate::domain::{now_ms, AccountId, ApprovalId, ConversationId, MessageId};
 use crate::queue::Keys;
 use crate::redis_store::RedisStore;
@@ -53,6 +53,7 @@ pub enum ApprovalError {
 #[derive(Clone)]
 pub struct ApprovalStore {
     store: RedisStore,
+    retention_secs: u64,
 }
 
 impl std::fmt::Debug for ApprovalStore {
@@ -68,6 +69,7 @@ impl ApprovalStore {
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
         Self {
             store: RedisStore::new(conn, keys),
+            retention_secs: crate::retention::DEFAULT_RETENTION.as_secs(),
         }
     }
 
@@ -75,6 +77,7 @@ impl ApprovalStore {
     pub fn for_queue(queue: &crate::queue::QueueClient) -> Self {
         Self {
             store: RedisStore::for_queue(queue),
+            retention_secs: queue.retention().as_secs().max(1),
         }
     }
 
@@ -113,6 +116,14 @@ impl ApprovalStore {
     /// Stores a new draft as pending (idempotent on its id) and supersedes the conversation's
     /// older pending draft.
     pub async fn create(&self, doc: &DraftDoc) -> Result<CreateOutcome, ApprovalError> {
+        let mut capped;
+        let doc = if doc.customer_message.chars().count() > MAX_CUSTOMER_TEXT_CHARS {
+            capped = doc.clone();
+            capped.cap_customer_text();
+            &capped
+        } else {
+            doc
+        };
         let json = serde_json::to_string(doc).map_err(|source| ApprovalError::Corrupt {
             id: doc.id.clone(),
             source,
@@ -124,6 +135,7 @@ impl ApprovalStore {
             .key(self.pending_key())
             .key(self.all_key())
             .key(self.conversation_key(doc.account_id, doc.conversation_id))
+            .key(self.store.keys().approvals_decided())
             .arg(&doc.id)
             .arg(json)
             .arg(score)
@@ -131,6 +143,8 @@ impl ApprovalStore {
             .arg(doc.message_id)
             .arg(now_ms())
             .arg(self.item_prefix())
+            .arg(self.retention_secs)
+            .arg(self.store.keys().approval_evidence_prefix())
             .invoke_async(&mut conn)
             .await?;
         Ok(match outcome.as_str() {
@@ -152,9 +166,12 @@ impl ApprovalStore {
         let n: i64 = Script::new(SUPERSEDE_LUA)
             .key(self.conversation_key(account_id, conversation_id))
             .key(self.pending_key())
+            .key(self.store.keys().approvals_decided())
             .arg(newer_message_id)
             .arg(now_ms())
             .arg(self.item_prefix())
+            .arg(self.retention_secs)
+            .arg(self.store.keys().approval_evidence_prefix())
             .invoke_async(&mut conn)
             .await?;
         Ok(n == 1)
@@ -297,6 +314,12 @@ impl ApprovalStore {
             decided_at_ms: now_ms(),
         };
         let status = record.decision.status();
+        let owes_reply = match &record.decision {
+            Decision::Approve { .. } | Decision::Edit { .. } => true,
+            Decision::Reject { reply, .. } => reply.is_some(),
+            Decision::Escalate { .. } => false,
+        };
+        let follow_up = owes_reply || matches!(record.decision, Decision::Escalate { .. });
         let json = serde_json::to_string(&record).map_err(|source| ApprovalError::Corrupt {
             id: id.to_owned(),
             source,
@@ -305,10 +328,16 @@ impl ApprovalStore {
         let outcome: String = Script::new(DECIDE_LUA)
             .key(self.item_key(id))
             .key(self.pending_key())
+            .key(self.store.keys().approvals_decided())
+            .key(self.store.keys().approvals_awaiting())
+            .key(self.store.keys().approval_evidence(id))
             .arg(id)
             .arg(status.as_str())
             .arg(json)
             .arg(now_ms())
+            .arg(self.retention_secs)
+            .arg(if owes_reply { "0" } else { "1" })
+            .arg(if follow_up { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await?;
         self.outcome(id, &outcome).await
@@ -340,16 +369,22 @@ impl ApprovalStore {
     ) -> Result<DecideOutcome, ApprovalError> {
         let expected: Vec<&str> = expected.iter().map(|s| s.as_str()).collect();
         let (name, value) = field.unwrap_or(("", String::new()));
+        let final_status = to.is_final();
         let mut conn = self.store.conn();
         let outcome: String = Script::new(TRANSITION_LUA)
             .key(self.item_key(id))
             .key(self.pending_key())
+            .key(self.store.keys().approvals_decided())
+            .key(self.store.keys().approvals_awaiting())
+            .key(self.store.keys().approval_evidence(id))
             .arg(id)
             .arg(expected.join(","))
             .arg(to.as_str())
             .arg(now_ms())
             .arg(name)
             .arg(value)
+            .arg(self.retention_secs)
+            .arg(if final_status { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await?;
         self.outcome(id, &outcome).await
@@ -366,4 +401,91 @@ impl ApprovalStore {
             .await?;
         Ok(())
     }
+
+    /// Forgets at most `limit` approvals whose decision is older than `cutoff_ms` (the item,
+    /// its evidence and outcome, its index entries, the conversation pointers naming it);
+    /// returns how many. Their hashes carry the same retention as a TTL: this also clears
+    /// what the TTL cannot (sorted-set members, pointers).
+    pub async fn sweep_decided(
+        &self,
+        cutoff_ms: i64,
+        limit: usize,
+    ) -> Result<usize, ApprovalError> {
+        let keys = self.store.keys();
+        let mut conn = self.store.conn();
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(keys.approvals_decided())
+            .arg("-inf")
+            .arg(cutoff_ms)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit.max(1))
+            .query_async(&mut conn)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let script = Script::new(SWEEP_ONE_LUA);
+        // A pipeline sends EVALSHA only: load the script first.
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(SWEEP_ONE_LUA)
+            .query_async(&mut conn)
+            .await?;
+        let mut pipe = redis::pipe();
+        for id in &ids {
+            let (pointer, last) = match id.parse::<ApprovalId>().ok().and_then(|a| a.parts()) {
+                Some((account, conversation, _)) => (
+                    keys.conversation_draft(account, conversation),
+                    keys.learning_last(account, conversation),
+                ),
+                None => (keys.scratch("none"), keys.scratch("none")),
+            };
+            let mut invocation = script.key(self.item_key(id));
+            invocation
+                .key(keys.approval_evidence(id))
+                .key(keys.learning_outcome(id))
+                .key(self.all_key())
+                .key(keys.approvals_decided())
+                .key(keys.approvals_awaiting())
+                .key(pointer)
+                .key(last)
+                .arg(id);
+            pipe.invoke_script(&invocation);
+        }
+        let removed: Vec<i64> = pipe.query_async(&mut conn).await?;
+        Ok(removed.iter().filter(|n| **n == 1).count())
+    }
+
+    /// Decided approvals (at most `limit`) decided at or before `before_ms` whose follow-up job
+    /// is not known to be queued.
+    pub async fn awaiting_follow_up(
+        &self,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, ApprovalError> {
+        let mut conn = self.store.conn();
+        Ok(redis::cmd("ZRANGEBYSCORE")
+            .arg(self.store.keys().approvals_awaiting())
+            .arg("-inf")
+            .arg(before_ms)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit.max(1))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Notes that approval `id`'s follow-up job is queued (or no longer owed).
+    pub async fn follow_up_queued(&self, id: &str) -> Result<(), ApprovalError> {
+        let mut conn = self.store.conn();
+        let _: i64 = conn
+            .zrem(self.store.keys().approvals_awaiting(), id)
+            .await?;
+        Ok(())
+    }
 }
+
+/// Longest customer text stored with an approval item: longer ones are cut and marked
+/// ([`DraftDoc::cap_customer_text`]).
+pub const MAX_CUSTOMER_TEXT_CHARS: usize = 8_000;

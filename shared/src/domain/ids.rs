@@ -272,6 +272,18 @@ impl ApprovalId {
     ) -> Self {
         Self(format!("{account_id}-{conversation_id}-{message_id}"))
     }
+
+    /// Account, conversation and message of a draft's id (`None` for other id shapes).
+    pub fn parts(&self) -> Option<(i64, i64, i64)> {
+        let mut parts = self.0.split('-');
+        let account = parts.next()?.parse().ok()?;
+        let conversation = parts.next()?.parse().ok()?;
+        let message = parts.next()?.parse().ok()?;
+        parts
+            .next()
+            .is_none()
+            .then_some((account, conversation, message))
+    }
 }
 
 impl DeliveryId {

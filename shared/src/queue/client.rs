@@ -50,6 +50,7 @@ pub struct QueueClient {
     keys: Keys,
     dedupe_ttl: Duration,
     url: String,
+    retention: Duration,
 }
 
 impl std::fmt::Debug for QueueClient {
@@ -77,7 +78,14 @@ impl QueueClient {
             keys: Keys::new(config.key_prefix.clone()),
             dedupe_ttl: DEFAULT_DEDUPE_TTL,
             url: config.url.clone(),
+            retention: config.retention,
         })
+    }
+
+    /// How long decided approvals, learning records and events are kept
+    /// ([`RedisConfig::retention`]).
+    pub fn retention(&self) -> Duration {
+        self.retention
     }
 
     /// Key names.

@@ -7,6 +7,7 @@
 //! | `dedupe:{key}` | string | enqueue dedupe marker |
 //! | `dead`, `dead:items`, `dead:counts` | zset, hash, hash | dead letters |
 //! | `approval:{id}`, `approvals:pending`, `approvals:all` | hash, zset, zset | approval items |
+//! | `approvals:decided`, `approvals:awaiting` | zset, zset | decided ids by decision time (the retention sweep), decisions whose follow-up job is not known to be queued |
 //! | `conversation:{a}:{c}:draft` | string | a conversation's pending draft |
 //! | `events`, `learning` | stream | ops events, learning records |
 //! | `learning:outcome:{id}`, `learning:last:{a}:{c}` | hash, string | learning outcomes |
@@ -88,6 +89,18 @@ impl Keys {
     /// Sorted set of every approval id.
     pub fn approvals_all(&self) -> String {
         self.under("approvals:all")
+    }
+
+    /// Sorted set of approval ids with nothing more owed, by decision time (ms): what the
+    /// retention sweep forgets once older than the retention.
+    pub fn approvals_decided(&self) -> String {
+        self.under("approvals:decided")
+    }
+
+    /// Sorted set of decided approval ids whose follow-up job (`send_reply`, escalation) is
+    /// not known to be queued yet, by decision time (ms): what the follow-up sweep re-queues.
+    pub fn approvals_awaiting(&self) -> String {
+        self.under("approvals:awaiting")
     }
 
     /// A conversation's pending draft id.
@@ -192,7 +205,12 @@ impl Keys {
     /// What the drafter saw for an approval item (`approval-evidence:{id}`, JSON with a TTL):
     /// see `copydesk::approval_facts`.
     pub fn approval_evidence(&self, id: &str) -> String {
-        self.under(&format!("approval-evidence:{id}"))
+        format!("{}{id}", self.approval_evidence_prefix())
+    }
+
+    /// The prefix of every approval's evidence key.
+    pub fn approval_evidence_prefix(&self) -> String {
+        self.under("approval-evidence:")
     }
 
     /// The stream of lifecycle samples (first response, resolution, SLA breaches) the

@@ -103,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
     let queue = copydesk::queue::QueueClient::build(&copydesk::config::RedisConfig {
         url: redis.url(),
         key_prefix: prefix,
+        retention: copydesk::retention::DEFAULT_RETENTION,
     })
     .await?;
     let store = ApprovalStore::for_queue(&queue);

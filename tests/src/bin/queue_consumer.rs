@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let config = RedisConfig {
         url: args.redis_url.clone(),
         key_prefix: args.prefix.clone(),
+        retention: copydesk::retention::DEFAULT_RETENTION,
     };
     let client = QueueClient::build(&config).await?;
     let settings = QueueSettings {

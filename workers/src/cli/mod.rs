@@ -63,6 +63,66 @@ enum Command {
     /// Register the operator console as a Chatwoot Dashboard App.
     #[command(subcommand, name = "dashboard-app")]
     DashboardApp(dashboard_app::DashboardAppCommand),
+    /// Delete one conversation's data everywhere (data-protection requests).
+    Erase {
+        /// The conversation as `ACCOUNT:CONVERSATION`, e.g. `1:42`.
+        #[arg(long, value_parser = parse_conversation)]
+        conversation: (i64, i64),
+        /// Print what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Erase even while a reply of the conversation is not sent yet (it is then never sent).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn parse_conversation(s: &str) -> Result<(i64, i64), String> {
+    let (a, c) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected ACCOUNT:CONVERSATION, got {s:?}"))?;
+    let number = |t: &str| {
+        t.trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{t:?} is not a whole number (expected ACCOUNT:CONVERSATION)"))
+    };
+    Ok((number(a)?, number(c)?))
+}
+
+async fn erase(
+    client: &QueueClient,
+    (account, conversation): (i64, i64),
+    dry_run: bool,
+    force: bool,
+) -> anyhow::Result<()> {
+    let report =
+        copydesk::retention::erase_conversation(client, account, conversation, dry_run, force)
+            .await?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} conversation {account}:{conversation}: {} approval(s), {} key(s), {} index member(s), {} stream entr(ies), {} dead letter(s)",
+        report.approvals.len(),
+        report.keys.len(),
+        report.members.len(),
+        report.entries.len(),
+        report.dead_letters.len()
+    );
+    for line in report
+        .keys
+        .iter()
+        .map(|k| format!("key {k}"))
+        .chain(report.members.iter().map(|m| format!("member {m}")))
+        .chain(report.entries.iter().map(|e| format!("entry {e}")))
+        .chain(
+            report
+                .dead_letters
+                .iter()
+                .map(|d| format!("dead letter {d}")),
+        )
+    {
+        println!("  {line}");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,6 +202,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             crate::runtime::run(&roles, &ProcessEnv, shutdown).await
         }
         Command::Queues { json } => queues::print(&queue_client().await?, json).await,
+        Command::Erase {
+            conversation,
+            dry_run,
+            force,
+        } => erase(&queue_client().await?, conversation, dry_run, force).await,
         Command::DeadLetters(command) => dead_letters::run(&queue_client().await?, command).await,
         Command::Approvals(command) => approvals::run(&queue_client().await?, command).await,
         Command::DashboardApp(command) => dashboard_app::run(&ProcessEnv, command).await,

@@ -3,6 +3,9 @@
 use copydesk::jobs::ALL_QUEUES;
 use copydesk::queue::QueueClient;
 
+/// Keys per kind whose `MEMORY USAGE` is asked (the rest are extrapolated).
+const MEMORY_SAMPLE: u64 = 50;
+
 /// Prints one row per queue: pending, running, scheduled, dead, oldest age.
 pub(super) async fn print(client: &QueueClient, json: bool) -> anyhow::Result<()> {
     let mut rows = Vec::new();
@@ -22,6 +25,9 @@ pub(super) async fn print(client: &QueueClient, json: bool) -> anyhow::Result<()
                 )
             })
             .collect();
+        let memory = copydesk::retention::memory_by_kind(client, MEMORY_SAMPLE).await?;
+        let mut value = value;
+        value.insert("memory".to_owned(), serde_json::to_value(&memory)?);
         println!("{}", serde_json::Value::Object(value));
         return Ok(());
     }
@@ -35,5 +41,25 @@ pub(super) async fn print(client: &QueueClient, json: bool) -> anyhow::Result<()
             queue, d.pending, d.running, d.scheduled, d.dead, d.oldest_age_secs
         );
     }
+    let memory = copydesk::retention::memory_by_kind(client, MEMORY_SAMPLE).await?;
+    println!();
+    println!(
+        "Redis memory of Copydesk's keys by kind (MEMORY USAGE of at most {} keys per kind, extrapolated):",
+        memory.sample_per_kind
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>14}",
+        "kind", "keys", "sampled", "est. bytes"
+    );
+    for k in &memory.kinds {
+        println!(
+            "{:<22} {:>9} {:>9} {:>14}",
+            k.kind, k.keys, k.sampled, k.estimated_bytes
+        );
+    }
+    println!(
+        "{:<22} {:>9} {:>9} {:>14}",
+        "total", "", "", memory.total_estimated_bytes
+    );
     Ok(())
 }

@@ -90,7 +90,8 @@ impl Handler {
                 self.drafter.placeholder(&request)
             }
         };
-        let doc = draft_doc(id, &job, &draft);
+        let mut doc = draft_doc(id, &job, &draft);
+        doc.cap_customer_text();
         self.store_evidence(&doc.id, &job, &request, &draft).await;
         let outcome = self
             .deps
