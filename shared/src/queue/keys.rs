@@ -1,23 +1,29 @@
 //! Every Redis key name Copydesk writes, in one place so ops tools, tests and workers agree.
 //! All live under one prefix (`copydesk` in production, unique per test):
 //!
-//! | key | type | holds |
-//! | --- | --- | --- |
-//! | `{queue}`, `{queue}:delayed` | stream, zset | a queue's jobs, its delayed retries |
-//! | `dedupe:{key}` | string | enqueue dedupe marker |
-//! | `dead`, `dead:items`, `dead:counts` | zset, hash, hash | dead letters |
-//! | `approval:{id}`, `approvals:pending`, `approvals:all` | hash, zset, zset | approval items |
-//! | `approvals:decided`, `approvals:awaiting` | zset, zset | decided ids by decision time (the retention sweep), decisions whose follow-up job is not known to be queued |
-//! | `conversation:{a}:{c}:draft` | string | a conversation's pending draft |
-//! | `events`, `learning` | stream | ops events, learning records |
-//! | `learning:outcome:{id}`, `learning:last:{a}:{c}` | hash, string | learning outcomes |
-//! | `lifecycle:{a}:{c}`, `lifecycle:due`, `lifecycle:policy` | hash, zset, string | lifecycle |
-//! | `workload:{a}:owner`, `workload:{a}:agent:{agent}` | hash, set | open workload |
-//! | `routing:{a}:round_robin` | string | round-robin cursors |
-//! | `assign:{a}:waiting`, `…:entries`, `…:lock` | zset, hash, string | waiting list |
-//! | `post-lock:{idempotency key}` | string | lock of one post-once message |
-//! | `approval-evidence:{id}` | string | what the drafter saw (context, passages), with a TTL |
-//! | `stats:lifecycle` | stream | FRT/TTR samples and SLA breaches for the console's stats |
+//! | key | type | holds | bound |
+//! | --- | --- | --- | --- |
+//! | `{queue}`, `{queue}:delayed` | stream, zset | a queue's jobs, its delayed retries | an entry is deleted when its job is settled (`XACK`+`XDEL`) |
+//! | `dedupe:{key}` | string | enqueue dedupe marker (job ids only, no text) | 24 h TTL |
+//! | `dead`, `dead:items`, `dead:counts` | zset, hash, hash | dead letters | `COPYDESK_DEAD_LETTER_MAX`, bytes and age (parked `send_reply` kept) |
+//! | `approval:{id}` | hash | approval items | pending and owed replies: kept; decided: TTL of the retention (`COPYDESK_RETENTION_DAYS`) |
+//! | `approvals:pending`, `approvals:all` | zset, zset | item indexes | pending: until decided; all: the retention sweep removes forgotten ids |
+//! | `approvals:decided`, `approvals:awaiting` | zset, zset | decided ids by decision time (the retention sweep), decisions whose follow-up job is not known to be queued (the follow-up sweep) | the retention sweep; until the follow-up is queued |
+//! | `conversation:{a}:{c}:draft` | string | a conversation's newest draft id | deleted by the sweep with the item it names |
+//! | `events` | stream | ops events | `MAXLEN ~ 10000` and the retention (`XTRIM MINID` in the sweep) |
+//! | `learning` | stream | learning records | `MAXLEN ~ 100000` and the retention (`XTRIM MINID` in the sweep) |
+//! | `learning:outcome:{id}`, `learning:last:{a}:{c}` | hash, string | learning outcomes | 90 d TTL, deleted by the sweep with their item |
+//! | `lifecycle:{a}:{c}`, `lifecycle:due`, `lifecycle:policy` | hash, zset, string | lifecycle | open conversations: while tracked; closed: TTL of the retention, out of the index |
+//! | `workload:{a}:owner`, `workload:{a}:agent:{agent}` | hash, set | open workload | released when a conversation is resolved or reassigned |
+//! | `routing:{a}:round_robin` | string | round-robin cursors | one small value per account |
+//! | `assign:{a}:waiting`, `…:entries`, `…:lock` | zset, hash, string | waiting list | until assigned; the lock has a TTL |
+//! | `assign:{a}:escalation-note:{id}` | string | escalation note marker (older versions) | erased with its conversation |
+//! | `post-lock:{idempotency key}` | string | lock of one post-once message | TTL of the lock |
+//! | `approval-evidence:{id}` | string | what the drafter saw (context, passages) | 30 d TTL; the retention once its item is decided |
+//! | `stats:lifecycle` | stream | FRT/TTR samples and SLA breaches for the console's stats | `MAXLEN ~ 200000`, 8 days |
+//! | `ui:session:{id}`, `ui:signin:{client}:{minute}` | string | console sessions, sign-in counters | `COPYDESK_SESSION_TTL_SECS`; 120 s |
+//!
+//! `copydesk::retention` has the sweep, the per-kind memory report and `erase_conversation`.
 
 /// Consumer group every worker of a queue joins.
 pub const GROUP: &str = "workers";

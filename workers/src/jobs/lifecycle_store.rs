@@ -19,7 +19,8 @@
 //! console's stats stream (`stats:lifecycle`, see [`copydesk::stats`]).
 //!
 //! A closed conversation leaves the index and its state expires after
-//! [`CLOSED_STATE_TTL`]: Copydesk's tracking ends there (see [`crate::lifecycle`]).
+//! [`CLOSED_STATE_TTL`] (the retention, when the store is built with
+//! [`LifecycleStore::with_closed_ttl`]): Copydesk's tracking ends there (see [`crate::lifecycle`]).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -190,6 +191,7 @@ pub fn next_due_ms(state: &ConversationState, policy: &LifecyclePolicy) -> Optio
 #[derive(Clone)]
 pub struct LifecycleStore {
     store: RedisStore,
+    closed_ttl: Duration,
 }
 
 impl std::fmt::Debug for LifecycleStore {
@@ -205,7 +207,15 @@ impl LifecycleStore {
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
         Self {
             store: RedisStore::new(conn, keys),
+            closed_ttl: CLOSED_STATE_TTL,
         }
+    }
+
+    /// The same store keeping closed conversations' state `ttl` (the retention,
+    /// `COPYDESK_RETENTION_DAYS`) instead of [`CLOSED_STATE_TTL`].
+    pub fn with_closed_ttl(mut self, ttl: Duration) -> Self {
+        self.closed_ttl = ttl.max(Duration::from_secs(1));
+        self
     }
 
     /// The hash holding one conversation's state and version.
@@ -283,7 +293,7 @@ impl LifecycleStore {
                 source,
             })?;
             let (score, ttl) = if after.is_closed() {
-                (String::new(), CLOSED_STATE_TTL.as_secs())
+                (String::new(), self.closed_ttl.as_secs())
             } else {
                 let score = next_due_ms(&after, policy)
                     .map_or_else(|| "+inf".to_owned(), |due| due.to_string());

@@ -110,7 +110,8 @@ impl Handler {
         let conn = deps.queue.connection();
         let keys = deps.queue.keys().clone();
         Self {
-            store: LifecycleStore::new(conn.clone(), keys.clone()),
+            store: LifecycleStore::new(conn.clone(), keys.clone())
+                .with_closed_ttl(deps.queue.retention()),
             workload: RoutingStore::new(conn.clone(), keys.clone()),
             waiting: WaitingList::new(conn, keys),
             deps,
