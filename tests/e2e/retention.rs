@@ -112,7 +112,9 @@ async fn decide_many(operator: &Operator, docs: Vec<DraftDoc>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_decided_conversations_past_retention_leave_redis_near_its_baseline() {
     let bed = TestBed::start("retention-memory");
-    let queue = client(&bed, Duration::from_secs(2)).await;
+    // An hour of retention, so nothing expires while the test writes; the sweep is then run
+    // with its clock two hours ahead (the sweep takes "now" as an argument).
+    let queue = client(&bed, Duration::from_secs(3600)).await;
     let mut conn = bed.redis_async().await;
     queue.ping().await.expect("redis answers");
     let baseline = used_memory(&mut conn).await;
@@ -133,6 +135,26 @@ async fn ten_thousand_decided_conversations_past_retention_leave_redis_near_its_
         })
         .collect();
     decide_many(&operator, docs).await;
+    // One pending item: it never expires and the sweep keeps it.
+    let pending = draft(1, 20_000, "Still waiting for an answer, please.");
+    operator.approvals().create(&pending).await.expect("stored");
+    let ttl = |id: String| {
+        let mut conn = conn.clone();
+        async move {
+            let ttl: i64 = redis::cmd("TTL")
+                .arg(id)
+                .query_async(&mut conn)
+                .await
+                .expect("TTL");
+            ttl
+        }
+    };
+    let decided_ttl = ttl(queue.keys().approval(&ApprovalStore::approval_id(1, 2, 20))).await;
+    assert!(
+        (1..=3600).contains(&decided_ttl),
+        "decided: TTL {decided_ttl}"
+    );
+    assert_eq!(ttl(queue.keys().approval(&pending.id)).await, -1);
     let capped = operator
         .approvals()
         .get(&ApprovalStore::approval_id(1, 1, 10))
@@ -150,12 +172,11 @@ async fn ten_thousand_decided_conversations_past_retention_leave_redis_near_its_
         .iter()
         .find(|k| k.kind == "approval items")
         .expect("approval items reported");
-    assert_eq!(items.keys, 10_000);
+    assert_eq!(items.keys, 10_001);
     assert!(items.sampled <= 50);
 
-    // Age past the retention (2 s), then the sweep the deadletter role runs.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let swept = copydesk::retention::sweep(&queue, now_ms())
+    // Age past the retention, then the sweep the deadletter role runs.
+    let swept = copydesk::retention::sweep(&queue, now_ms() + 2 * 3600 * 1000)
         .await
         .expect("sweep");
     let after = used_memory(&mut conn).await;
@@ -179,9 +200,15 @@ async fn ten_thousand_decided_conversations_past_retention_leave_redis_near_its_
     );
     assert!(left.total_estimated_bytes < 100_000, "{left:?}");
     let keys = keys_under(&mut conn, queue.keys().prefix()).await;
-    assert!(
-        !keys.iter().any(|k| k.contains(":approval:")),
-        "no approval item is left: {keys:?}"
+    let items: Vec<&String> = keys.iter().filter(|k| k.contains(":approval:")).collect();
+    assert_eq!(
+        items,
+        vec![&queue.keys().approval(&pending.id)],
+        "only the pending item is left"
+    );
+    assert_eq!(
+        operator.approvals().pending_count().await.expect("count"),
+        1
     );
 }
 
