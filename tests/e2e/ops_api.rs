@@ -544,6 +544,20 @@ async fn dead_letters_are_listed_retried_and_deleted_through_the_api() {
         .clone();
     assert_eq!(post_note["dead"], 3, "{queues}");
     assert_eq!(queues["queues"].as_array().map(Vec::len), Some(6));
+    // Redis memory of Copydesk's keys per kind, sampled (at most 50 keys per kind).
+    assert_eq!(queues["memory"]["sample_per_kind"], 50, "{queues}");
+    let dead_memory = queues["memory"]["kinds"]
+        .as_array()
+        .expect("memory kinds")
+        .iter()
+        .find(|k| k["kind"] == "dead letters")
+        .expect("dead letters measured")
+        .clone();
+    assert!(dead_memory["keys"].as_u64() >= Some(2), "{dead_memory}");
+    assert!(
+        dead_memory["estimated_bytes"].as_u64() > Some(0),
+        "{dead_memory}"
+    );
     let ids: Vec<String> = items
         .iter()
         .map(|i| i["id"].as_str().expect("id").to_owned())
