@@ -3,7 +3,7 @@
 //! priority. No I/O beyond reading the routing file: the wiring fetches agents from Chatwoot,
 //! keeps the [`RoundRobin`] cursors and the waiting list in Redis, and applies the decision.
 //!
-//! - [`file`]: the TOML routing file as written, and the SLA targets.
+//! - [`file`](mod@file): the TOML routing file as written, and the SLA targets.
 //! - [`table`]: the validated routing table.
 //! - [`decide`](mod@decide): the decision tree.
 //! - [`round_robin`]: turn-taking among agents with equal workload.
