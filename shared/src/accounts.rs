@@ -36,7 +36,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{ConfigError, EnvSource};
-use crate::signature::parse_secrets;
 
 /// The variable naming the accounts file.
 pub const ACCOUNTS_FILE_VAR: &str = "COPYDESK_ACCOUNTS_FILE";
@@ -428,6 +427,15 @@ impl SecretSpec {
         }
         Ok(SecretString::from(value))
     }
+}
+
+/// Parses `COPYDESK_WEBHOOK_SECRETS`-style text: comma-separated, blanks trimmed and skipped.
+pub fn parse_secrets(text: &str) -> Vec<SecretString> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(SecretString::from)
+        .collect()
 }
 
 #[cfg(test)]

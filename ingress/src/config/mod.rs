@@ -1,5 +1,7 @@
 //! The ingress's configuration, read once from the environment in `main`.
 
+pub mod console;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -30,8 +32,8 @@ pub struct OpsConfig {
     /// `COPYDESK_OPS_LISTEN` is set; never printed.
     pub token: SecretString,
     /// The operator console under `/ui/`, when `CHATWOOT_BASE_URL` and `CHATWOOT_ACCOUNT_ID`
-    /// are set (see [`crate::console::ConsoleConfig`]).
-    pub console: Option<crate::console::ConsoleConfig>,
+    /// are set (see [`console::ConsoleConfig`]).
+    pub console: Option<console::ConsoleConfig>,
 }
 
 /// Everything the ingress needs to run.
@@ -116,7 +118,7 @@ impl IngressConfig {
                     "COPYDESK_OPS_TOKEN",
                     "COPYDESK_OPS_LISTEN is set, so the ops API needs a bearer token: set it to a long random secret",
                 )?),
-                console: crate::console::ConsoleConfig::from_env(env)?,
+                console: console::ConsoleConfig::from_env(env)?,
             }),
         };
         Ok(Self {
