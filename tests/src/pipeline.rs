@@ -157,6 +157,9 @@ impl Pipeline {
                 "COPYDESK_ROUTING_FILE".to_owned(),
                 demo_routing_file().display().to_string(),
             ),
+            // The demo shop's CRM writes `vip` on contacts through the API (its widget never
+            // lets visitors set it), so the drafter may trust it; nothing is trusted by default.
+            ("COPYDESK_VIP_ATTRIBUTES".to_owned(), "vip".to_owned()),
             // Quick retries so failure paths finish within a test.
             ("COPYDESK_BACKOFF_BASE_MS".to_owned(), "50".to_owned()),
             ("COPYDESK_BACKOFF_MAX_MS".to_owned(), "500".to_owned()),

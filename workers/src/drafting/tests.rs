@@ -140,7 +140,8 @@ async fn vip_customers_get_high_priority() {
         let mut request = request_for(&index, "What does AN-6 mean in inches?");
         request.contact_attributes = contact.as_object().cloned().expect("object");
         request.conversation_attributes = conversation.as_object().cloned().expect("object");
-        let draft = Drafter::extractive(DraftPolicy::default())
+        let policy = DraftPolicy::default().with_vip_attributes(["vip", "tier"]);
+        let draft = Drafter::extractive(policy)
             .draft(&request)
             .await
             .expect("drafts");
