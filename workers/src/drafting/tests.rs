@@ -250,7 +250,8 @@ async fn the_llm_drafter_sends_a_numbered_prompt_and_classifies_the_answer() {
     assert!(prompt.contains("[1] What does AN-6 mean?"), "{prompt}");
     assert!(prompt.contains("Agent: Hi, how can we help?"), "{prompt}");
     assert!(
-        prompt.ends_with("Customer message:\nWhat does AN-6 mean in inches?\n"),
+        prompt
+            .ends_with("Customer message:\n<customer>What does AN-6 mean in inches?</customer>\n"),
         "{prompt}"
     );
 }
