@@ -67,6 +67,10 @@ pub struct IngressConfig {
     /// back. Unset `COPYDESK_SPOOL_DIR` (`None`): no spool, webhooks get 503 while Redis is down.
     /// See [`crate::spool`].
     pub spool: Option<SpoolConfig>,
+    /// `COPYDESK_BURST_WINDOW_MS` / `COPYDESK_BURST_CAP_MS`: a customer's messages in one
+    /// conversation within the window are drafted once, as one burst (see
+    /// [`copydesk::queue::Burst`]).
+    pub burst: copydesk::queue::Burst,
     /// `COPYDESK_ALLOW_EVICTION=1`: start even if Redis' `maxmemory-policy` is not
     /// `noeviction` (for managed Redis that does not let you change it); default: refuse.
     pub allow_eviction: bool,
@@ -124,6 +128,7 @@ impl IngressConfig {
         Ok(Self {
             redis,
             spool: SpoolConfig::from_env(env)?,
+            burst: copydesk::queue::Burst::from_env(env)?,
             allow_eviction: allow_eviction_from_env(env)?,
             listen: parsed_or(env, "COPYDESK_LISTEN", default_listen)?,
             metrics_listen,

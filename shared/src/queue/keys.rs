@@ -4,6 +4,7 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `{queue}`, `{queue}:delayed` | stream, zset | a queue's jobs, its delayed retries |
+//! | `{queue}:burst:{key}` | hash | the job of a burst waiting in the delayed set, with a TTL |
 //! | `dedupe:{key}` | string | enqueue dedupe marker |
 //! | `dead`, `dead:items`, `dead:counts` | zset, hash, hash | dead letters |
 //! | `approval:{id}`, `approvals:pending`, `approvals:all` | hash, zset, zset | approval items |
@@ -48,6 +49,11 @@ impl Keys {
     /// Sorted set of jobs waiting to be retried, scored by due time in ms.
     pub fn delayed(&self, queue: &str) -> String {
         format!("{}:{queue}:delayed", self.prefix)
+    }
+
+    /// The job of a burst (`Job::burst_key`) waiting in `queue`'s delayed set.
+    pub fn burst(&self, queue: &str, key: &str) -> String {
+        format!("{}:{queue}:burst:{key}", self.prefix)
     }
 
     /// Dedupe marker for one idempotency key.
