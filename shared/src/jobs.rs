@@ -21,7 +21,7 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
     /// Where the job came from.
     fn meta(&self) -> &JobMeta;
     /// Jobs with the same burst key enqueued within a burst window replace each other: only
-    /// the last one runs, once the burst is quiet (see [`crate::queue::Burst`]). `None`
+    /// the last one runs, once the burst is quiet (see `Burst` in the queue layer). `None`
     /// (the default): every job runs.
     fn burst_key(&self) -> Option<String> {
         None
