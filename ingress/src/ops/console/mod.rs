@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod diff;
 pub mod draft;
+pub mod evidence;
 pub mod http;
 pub mod pages;
 pub mod queue;
