@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The gates CI runs before the tests: formatting, clippy, rustdoc, licenses/bans/sources and
-# unused dependencies. Each failure names what to fix.
+# The gates CI runs before the tests: formatting, clippy, rustdoc, licenses/bans/sources,
+# unused dependencies and import circles. Each failure names what to fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-cargo-tools.sh
@@ -12,3 +12,5 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 cargo deny --log-level error check --hide-inclusion-graph licenses bans sources
 # A dependency no code uses is a build cost and an audit cost.
 cargo machete
+# No module imports from a sibling that imports it back.
+python3 scripts/check-import-circles.py shared workers ingress

@@ -17,10 +17,10 @@
 
 pub mod budget;
 pub mod config;
-pub mod console;
 pub mod error;
 pub mod legacy;
 pub mod ops;
+pub use ops::console;
 pub mod per_address;
 pub mod response;
 pub mod routes;

@@ -55,7 +55,9 @@ impl Application {
             Some(addr) => Some(Listener::bind("metrics", addr).await?),
             None => None,
         };
-        let queue = QueueClient::build(&config.redis).await?;
+        let queue = QueueClient::build(&config.redis)
+            .await?
+            .with_burst(config.burst);
         copydesk::queue::enforce_eviction_policy(&queue, config.allow_eviction)
             .await
             .map_err(StartupError::EvictionPolicy)?;

@@ -103,6 +103,19 @@ pub fn secs_or(
     Ok(Duration::from_secs(s))
 }
 
+/// The default retention (`COPYDESK_RETENTION_DAYS`): 30 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `COPYDESK_RETENTION_SECS` when set (tests), else `COPYDESK_RETENTION_DAYS` (default 30).
+pub fn retention_from_env(env: &dyn EnvSource) -> Result<Duration, ConfigError> {
+    if env.get("COPYDESK_RETENTION_SECS").is_some() {
+        let secs: u64 = parsed_or(env, "COPYDESK_RETENTION_SECS", 0)?;
+        return Ok(Duration::from_secs(secs.max(1)));
+    }
+    let days: u64 = parsed_or(env, "COPYDESK_RETENTION_DAYS", 30)?;
+    Ok(Duration::from_secs(days.clamp(1, 36_500) * 24 * 3600))
+}
+
 /// Redis connection and key namespace, shared by every process. `Debug` prints the URL
 /// redacted ([`RedisConfig::redacted_url`]).
 #[derive(Clone)]
@@ -115,7 +128,7 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// How long decided approvals, learning records and events are kept
     /// (`COPYDESK_RETENTION_DAYS`, default 30; `COPYDESK_RETENTION_SECS` wins, for tests):
-    /// see [`crate::retention`].
+    /// see `copydesk::retention`.
     pub retention: Duration,
 }
 
@@ -141,7 +154,7 @@ impl RedisConfig {
         let key_prefix = env
             .get("COPYDESK_KEY_PREFIX")
             .unwrap_or_else(|| "copydesk".into());
-        let retention = crate::retention::retention_from_env(env)?;
+        let retention = retention_from_env(env)?;
         Ok(Self {
             url,
             key_prefix,

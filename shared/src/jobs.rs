@@ -20,6 +20,12 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
     fn job_id(&self) -> String;
     /// Where the job came from.
     fn meta(&self) -> &JobMeta;
+    /// Jobs with the same burst key enqueued within a burst window replace each other: only
+    /// the last one runs, once the burst is quiet (see `Burst` in the queue layer). `None`
+    /// (the default): every job runs.
+    fn burst_key(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Provenance shared by every job: which webhook delivery caused it and when it arrived.
@@ -78,6 +84,11 @@ impl Job for LookupKnowledge {
     }
     fn meta(&self) -> &JobMeta {
         &self.meta
+    }
+    /// A customer's messages in one conversation come in bursts ("hi" / "my AN-6 line leaks"
+    /// / "at the carb"): one draft answers the burst.
+    fn burst_key(&self) -> Option<String> {
+        Some(format!("{}:{}", self.account_id, self.conversation_id))
     }
 }
 

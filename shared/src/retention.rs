@@ -18,25 +18,13 @@ use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
 use crate::approvals::{ApprovalError, ApprovalStatus, ApprovalStore};
-use crate::config::{parsed_or, ConfigError, EnvSource};
 use crate::queue::{Keys, QueueClient};
 
-/// The default retention: 30 days.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+pub use crate::config::{retention_from_env, DEFAULT_RETENTION};
 /// How often the deadletter role runs [`sweep`] and the lost follow-up sweep.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Approvals forgotten per sweep batch.
 const BATCH: usize = 500;
-
-/// `COPYDESK_RETENTION_SECS` when set (tests), else `COPYDESK_RETENTION_DAYS` (default 30).
-pub fn retention_from_env(env: &dyn EnvSource) -> Result<Duration, ConfigError> {
-    if env.get("COPYDESK_RETENTION_SECS").is_some() {
-        let secs: u64 = parsed_or(env, "COPYDESK_RETENTION_SECS", 0)?;
-        return Ok(Duration::from_secs(secs.max(1)));
-    }
-    let days: u64 = parsed_or(env, "COPYDESK_RETENTION_DAYS", 30)?;
-    Ok(Duration::from_secs(days.clamp(1, 36_500) * 24 * 3600))
-}
 
 /// What one [`sweep`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

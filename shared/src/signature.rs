@@ -215,14 +215,7 @@ fn parse_timestamp(timestamp: &[u8]) -> Result<i64, SignatureError> {
         .ok_or(SignatureError::MalformedHeader(TIMESTAMP_HEADER))
 }
 
-/// Parses `COPYDESK_WEBHOOK_SECRETS`-style text: comma-separated, blanks trimmed and skipped.
-pub fn parse_secrets(text: &str) -> Vec<SecretString> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(SecretString::from)
-        .collect()
-}
+pub use crate::accounts::parse_secrets;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@ mod answered_before;
 mod assignment;
 mod bad_input;
 mod big_messages;
+mod bursts;
 mod chatwoot;
 mod chatwoot_limits;
 mod dead_letter_bounds;

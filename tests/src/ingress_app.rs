@@ -47,6 +47,8 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
         ops: None,
         // No spool unless a test sets one (see tests/e2e/spool.rs).
         spool: None,
+        // Every message drafted at once unless a test turns bursts on (tests/e2e/bursts.rs).
+        burst: copydesk::queue::Burst::OFF,
         allow_eviction: false,
     }
 }

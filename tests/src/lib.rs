@@ -12,6 +12,7 @@
 
 pub mod eval;
 pub mod fake_chatwoot;
+pub mod fake_upstream;
 pub mod ingress_app;
 pub mod pipeline;
 pub mod process;

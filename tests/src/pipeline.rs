@@ -58,6 +58,9 @@ pub struct PipelineOptions {
     /// Serve the operator console on the ops listener (implies `ops`), verifying operators
     /// against the fake Chatwoot; these origins may frame it besides the fake's own.
     pub console_frame_ancestors: Option<Vec<String>>,
+    /// The ingress enqueues a customer's messages as bursts (off by default: every message is
+    /// drafted at once); the knowledge workers get the same `COPYDESK_BURST_*` settings.
+    pub burst: copydesk::queue::Burst,
 }
 
 impl PipelineOptions {
@@ -100,6 +103,7 @@ impl Default for PipelineOptions {
             ops: false,
             durable_redis: false,
             console_frame_ancestors: None,
+            burst: copydesk::queue::Burst::OFF,
         }
     }
 }
@@ -157,12 +161,24 @@ impl Pipeline {
                 "COPYDESK_ROUTING_FILE".to_owned(),
                 demo_routing_file().display().to_string(),
             ),
+            // The demo shop's CRM writes `vip` on contacts through the API (its widget never
+            // lets visitors set it), so the drafter may trust it; nothing is trusted by default.
+            ("COPYDESK_VIP_ATTRIBUTES".to_owned(), "vip".to_owned()),
             // Quick retries so failure paths finish within a test.
             ("COPYDESK_BACKOFF_BASE_MS".to_owned(), "50".to_owned()),
             ("COPYDESK_BACKOFF_MAX_MS".to_owned(), "500".to_owned()),
         ]);
+        env.insert(
+            "COPYDESK_BURST_WINDOW_MS".to_owned(),
+            options.burst.window.as_millis().to_string(),
+        );
+        env.insert(
+            "COPYDESK_BURST_CAP_MS".to_owned(),
+            options.burst.cap.as_millis().to_string(),
+        );
         env.extend(options.env);
         let mut config = test_config(&redis.url(), &prefix);
+        config.burst = options.burst;
         if options.ops || options.console_frame_ancestors.is_some() {
             config = with_ops(config);
         }

@@ -17,6 +17,7 @@
 
 pub mod approvals;
 pub mod auth;
+pub mod console;
 pub mod dead_letters;
 pub mod error;
 pub mod events;
@@ -56,7 +57,7 @@ pub(crate) struct OpsState {
     pub(crate) dead_letters: DeadLetters,
     token: SecretString,
     /// The operator console (`/ui/`), if configured.
-    pub(crate) console: Option<crate::console::Console>,
+    pub(crate) console: Option<console::Console>,
     /// The ingress's spool, if configured (the console's queues page shows its state).
     pub(crate) spool: Option<crate::spool::Spool>,
     /// Opens the event streams' own connections (`XREAD BLOCK` must not share one).
@@ -116,7 +117,7 @@ impl OpsServer {
             token: config.token,
             console: config
                 .console
-                .map(|console| crate::console::Console::new(console, queue)),
+                .map(|console| console::Console::new(console, queue)),
             spool,
             redis,
             streams: Arc::new(Semaphore::new(events::MAX_STREAMS)),
@@ -156,7 +157,7 @@ fn first_segment(path: &str) -> &str {
 async fn handle(state: &OpsState, request: Request<Incoming>) -> Response<OpsBody> {
     match first_segment(request.uri().path()) {
         "ui" => match &state.console {
-            Some(console) => crate::console::handle(state, console, request).await,
+            Some(console) => console::handle(state, console, request).await,
             None => api(state, request).await,
         },
         _ => api(state, request).await,

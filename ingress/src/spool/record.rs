@@ -140,6 +140,8 @@ impl SpoolRecord {
                     queue,
                     job_id: job.id,
                     payload: job.payload,
+                    // A spooled job has waited already: it is enqueued at once, not as a burst.
+                    burst_key: None,
                 })
             })
             .collect::<Result<Vec<_>, LineError>>()?;
@@ -258,6 +260,7 @@ mod tests {
                 queue: "lookup_knowledge",
                 job_id: format!("job-{n}"),
                 payload: format!(r#"{{"content":"line one\nline \"two\" {n}"}}"#),
+                burst_key: None,
             }],
         }
     }

@@ -15,6 +15,10 @@ pub struct SourceRef {
     pub relevance: f32,
 }
 
+/// Longest customer text stored with an approval item: longer ones are cut and marked
+/// ([`DraftDoc::cap_customer_text`]).
+pub const MAX_CUSTOMER_TEXT_CHARS: usize = 8_000;
+
 /// The immutable part of an approval item: what the drafter produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DraftDoc {
@@ -65,11 +69,11 @@ pub struct DraftDoc {
 
 impl DraftDoc {
     /// Cuts the stored customer text to
-    /// [`MAX_CUSTOMER_TEXT_CHARS`](super::store::MAX_CUSTOMER_TEXT_CHARS) characters and marks
+    /// [`MAX_CUSTOMER_TEXT_CHARS`] characters and marks
     /// the cut at its end (Chatwoot allows 150 000; the operator and the learning record do
     /// not need more). Returns whether it cut.
     pub fn cap_customer_text(&mut self) -> bool {
-        let max = super::store::MAX_CUSTOMER_TEXT_CHARS;
+        let max = MAX_CUSTOMER_TEXT_CHARS;
         let total = self.customer_message.chars().count();
         if total <= max {
             return false;

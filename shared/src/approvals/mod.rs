@@ -23,5 +23,8 @@ pub mod store;
 
 /// Re-exported from [`crate::domain`], where they live, for existing callers.
 pub use crate::domain::{now_ms, Action, Priority};
-pub use item::{ApprovalItem, ApprovalStatus, Decision, DecisionRecord, DraftDoc, SourceRef};
+pub use item::{
+    ApprovalItem, ApprovalStatus, Decision, DecisionRecord, DraftDoc, SourceRef,
+    MAX_CUSTOMER_TEXT_CHARS,
+};
 pub use store::{ApprovalError, ApprovalStore, CreateOutcome, DecideOutcome};

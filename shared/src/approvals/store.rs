@@ -3,7 +3,9 @@
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use super::item::{ApprovalItem, ApprovalStatus, Decision, DecisionRecord, DraftDoc};
+use super::item::{
+    ApprovalItem, ApprovalStatus, Decision, DecisionRecord, DraftDoc, MAX_CUSTOMER_TEXT_CHARS,
+};
 use super::scripts::{CREATE_LUA, DECIDE_LUA, SUPERSEDE_LUA, SWEEP_ONE_LUA, TRANSITION_LUA};
 use crate::domain::{now_ms, AccountId, ApprovalId, ConversationId, MessageId};
 use crate::queue::Keys;
@@ -69,7 +71,7 @@ impl ApprovalStore {
     pub fn new(conn: ConnectionManager, keys: Keys) -> Self {
         Self {
             store: RedisStore::new(conn, keys),
-            retention_secs: crate::retention::DEFAULT_RETENTION.as_secs(),
+            retention_secs: crate::config::DEFAULT_RETENTION.as_secs(),
         }
     }
 
@@ -485,7 +487,3 @@ impl ApprovalStore {
         Ok(())
     }
 }
-
-/// Longest customer text stored with an approval item: longer ones are cut and marked
-/// ([`DraftDoc::cap_customer_text`]).
-pub const MAX_CUSTOMER_TEXT_CHARS: usize = 8_000;

@@ -26,6 +26,55 @@ pub struct NewJob {
     pub job_id: String,
     /// The job as JSON.
     pub payload: String,
+    /// `Job::burst_key`: jobs with the same key replace each other within a burst window,
+    /// when the client has one ([`QueueClient::with_burst`]).
+    pub burst_key: Option<String>,
+}
+
+/// How a burst of jobs with one burst key becomes one job: each waits `window` in the delayed
+/// set, a later one replaces it and restarts the wait, up to `cap` after the burst's first
+/// job (then it runs, and a later job starts a new burst). graphile-worker's `job_key`
+/// replace mode and BullMQ's debounce work the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Burst {
+    /// Quiet time after the last job before the burst runs.
+    pub window: Duration,
+    /// Longest a burst waits after its first job.
+    pub cap: Duration,
+}
+
+impl Burst {
+    /// Off: every job runs as soon as it is enqueued.
+    pub const OFF: Self = Self {
+        window: Duration::ZERO,
+        cap: Duration::ZERO,
+    };
+
+    /// `COPYDESK_BURST_WINDOW_MS` (default 2 000; 0 turns bursts off) and
+    /// `COPYDESK_BURST_CAP_MS` (default 8 000; at least the window).
+    pub fn from_env(
+        env: &dyn crate::config::EnvSource,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let window =
+            crate::config::millis_or(env, "COPYDESK_BURST_WINDOW_MS", Duration::from_secs(2))?;
+        let cap = crate::config::millis_or(env, "COPYDESK_BURST_CAP_MS", Duration::from_secs(8))?;
+        if cap < window {
+            return Err(crate::config::ConfigError::Invalid {
+                var: "COPYDESK_BURST_CAP_MS",
+                value: cap.as_millis().to_string(),
+                reason: format!(
+                    "must be at least COPYDESK_BURST_WINDOW_MS ({} ms)",
+                    window.as_millis()
+                ),
+            });
+        }
+        Ok(Self { window, cap })
+    }
+
+    /// True when bursts are on.
+    pub fn is_on(&self) -> bool {
+        !self.window.is_zero()
+    }
 }
 
 impl NewJob {
@@ -39,6 +88,7 @@ impl NewJob {
             queue: J::QUEUE,
             job_id: job.job_id(),
             payload,
+            burst_key: job.burst_key(),
         })
     }
 }
@@ -51,6 +101,7 @@ pub struct QueueClient {
     dedupe_ttl: Duration,
     url: String,
     retention: Duration,
+    burst: Option<Burst>,
 }
 
 impl std::fmt::Debug for QueueClient {
@@ -79,6 +130,7 @@ impl QueueClient {
             dedupe_ttl: DEFAULT_DEDUPE_TTL,
             url: config.url.clone(),
             retention: config.retention,
+            burst: None,
         })
     }
 
@@ -86,6 +138,13 @@ impl QueueClient {
     /// ([`RedisConfig::retention`]).
     pub fn retention(&self) -> Duration {
         self.retention
+    }
+
+    /// Enqueues jobs that have a burst key as bursts (see [`Burst`]); a zero window turns
+    /// bursts off.
+    pub fn with_burst(mut self, burst: Burst) -> Self {
+        self.burst = (!burst.window.is_zero()).then_some(burst);
+        self
     }
 
     /// Key names.
@@ -131,14 +190,41 @@ impl QueueClient {
         for key in dedupe_keys {
             invocation.key(self.keys.dedupe(key));
         }
+        // Per job: its stream, its delayed set and its burst key (unused without a burst).
         for job in jobs {
             invocation.key(self.keys.stream(job.queue));
+            invocation.key(self.keys.delayed(job.queue));
+            invocation.key(
+                self.keys
+                    .burst(job.queue, job.burst_key.as_deref().unwrap_or(&job.job_id)),
+            );
         }
         invocation
             .arg(dedupe_keys.len())
             .arg(self.dedupe_ttl.as_secs().max(1));
         for job in jobs {
-            invocation.arg(&job.job_id).arg(&job.payload);
+            let (window, cap) = match (&job.burst_key, self.burst) {
+                (Some(_), Some(burst)) => (burst.window.as_millis(), burst.cap.as_millis()),
+                _ => (0, 0),
+            };
+            let member = serde_json::to_string(&super::entry::DelayedMember {
+                e: &job.job_id,
+                id: &job.job_id,
+                a: "0".into(),
+                p: &job.payload,
+                f: "0".into(),
+                r: "0".into(),
+            })
+            .map_err(|source| QueueError::Codec {
+                queue: job.queue.to_owned(),
+                source,
+            })?;
+            invocation
+                .arg(&job.job_id)
+                .arg(&job.payload)
+                .arg(window as u64)
+                .arg(cap as u64)
+                .arg(member);
         }
         let mut conn = self.conn.clone();
         let queued: i64 = invocation.invoke_async(&mut conn).await?;

@@ -4,6 +4,7 @@
 //! | key | type | holds | bound |
 //! | --- | --- | --- | --- |
 //! | `{queue}`, `{queue}:delayed` | stream, zset | a queue's jobs, its delayed retries | an entry is deleted when its job is settled (`XACK`+`XDEL`) |
+//! | `{queue}:burst:{key}` | hash | the job of a burst waiting in the delayed set | its TTL (the burst cap) |
 //! | `dedupe:{key}` | string | enqueue dedupe marker (job ids only, no text) | 24 h TTL |
 //! | `dead`, `dead:items`, `dead:counts` | zset, hash, hash | dead letters | `COPYDESK_DEAD_LETTER_MAX`, bytes and age (parked `send_reply` kept) |
 //! | `approval:{id}` | hash | approval items | pending and owed replies: kept; decided: TTL of the retention (`COPYDESK_RETENTION_DAYS`) |
@@ -55,6 +56,11 @@ impl Keys {
     /// Sorted set of jobs waiting to be retried, scored by due time in ms.
     pub fn delayed(&self, queue: &str) -> String {
         format!("{}:{queue}:delayed", self.prefix)
+    }
+
+    /// The job of a burst (`Job::burst_key`) waiting in `queue`'s delayed set.
+    pub fn burst(&self, queue: &str, key: &str) -> String {
+        format!("{}:{queue}:burst:{key}", self.prefix)
     }
 
     /// Dedupe marker for one idempotency key.

@@ -35,7 +35,7 @@ pub mod settings;
 mod settle;
 
 pub use backend::StreamsBackend;
-pub use client::{NewJob, QueueClient};
+pub use client::{Burst, NewJob, QueueClient};
 pub use dead_letters::{DeadLetter, DeadLetterFilter, DeadLetters};
 pub use depth::QueueDepth;
 pub use error::QueueError;

@@ -50,7 +50,12 @@ async fn main() -> anyhow::Result<()> {
     let cases = eval::load(&args.cases)?;
     let knowledge_config = KnowledgeConfig::from_env(&ProcessEnv)?;
     let knowledge = KnowledgeBackend::build(&knowledge_config)?;
-    let drafting = DraftingConfig::from_env(&ProcessEnv)?;
+    // The set's VIP cases model an attribute the shop's own CRM writes (`vip`): trusted here
+    // unless COPYDESK_VIP_ATTRIBUTES says otherwise (nothing is trusted by default).
+    let mut env: std::collections::HashMap<String, String> = std::env::vars().collect();
+    env.entry("COPYDESK_VIP_ATTRIBUTES".into())
+        .or_insert_with(|| "vip".into());
+    let drafting = DraftingConfig::from_env(&env)?;
     let drafter = Drafter::from_config(&drafting)?;
     drafter.check_backend().await?;
     let label = format!(

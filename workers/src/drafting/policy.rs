@@ -16,7 +16,9 @@
 //!   customer's recent messages.
 //! - **VIP**: a contact or conversation attribute named in `vip_attributes` whose value is
 //!   `true`, a non-zero number, or a string that is `true`/`yes`/`1` or contains the word
-//!   `vip` (`vip: true`, `tier: "VIP"`, `plan: "vip gold"`).
+//!   `vip` (`vip: true`, `tier: "VIP"`, `plan: "vip gold"`). The list is empty unless
+//!   `COPYDESK_VIP_ATTRIBUTES` names attributes only your own systems write: a widget visitor
+//!   can set custom attributes themselves ([`DEFAULT_VIP_ATTRIBUTES`]).
 
 use copydesk::config::{parsed_or, ConfigError, EnvSource};
 
@@ -98,16 +100,17 @@ pub const DEFAULT_SAFETY_WORDS: &[&str] = &[
     "freios",
 ];
 
-/// Default VIP attribute names (`COPYDESK_VIP_ATTRIBUTES` replaces them).
-pub const DEFAULT_VIP_ATTRIBUTES: &[&str] = &[
-    "vip",
-    "is_vip",
-    "tier",
-    "plan",
-    "segment",
-    "customer_tier",
-    "priority_customer",
-];
+/// Default VIP attribute names (`COPYDESK_VIP_ATTRIBUTES` replaces them): **none**.
+///
+/// Chatwoot lets a web-widget visitor set their own contact's custom attributes
+/// (`window.$chatwoot.setCustomAttributes`), the conversation's custom attributes
+/// (`setConversationCustomAttributes`) and, through `setUser`, parts of the contact's
+/// additional attributes, whether or not HMAC identity validation is on. So no attribute
+/// name is trustworthy by default: a visitor who writes `vip: true` must not jump the queue.
+/// List only attributes that your own systems write (a CRM sync through the API) on inboxes
+/// whose visitors cannot write them (API, email, or a widget whose site never calls those
+/// SDK methods with visitor input).
+pub const DEFAULT_VIP_ATTRIBUTES: &[&str] = &[];
 
 /// Default referral phrases (`COPYDESK_REFERRAL_PHRASES` replaces them): when the knowledge
 /// a draft relies on says one of these, the question is out of the shop's scope.
@@ -250,6 +253,15 @@ impl DraftPolicy {
         Ok(policy)
     }
 
+    /// The same policy, trusting `attributes` (names, case-insensitive) to flag a VIP.
+    pub fn with_vip_attributes<'a>(
+        mut self,
+        attributes: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        self.vip_attributes = attributes.into_iter().map(str::to_lowercase).collect();
+        self
+    }
+
     /// The safety words found in `texts` (the message and the customer's recent messages).
     pub fn safety_matches<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
         let mut found: Vec<String> = Vec::new();
@@ -379,8 +391,29 @@ mod tests {
     }
 
     #[test]
-    fn vip_flags_are_recognised_in_either_map() {
+    fn no_attribute_a_visitor_can_set_makes_a_vip_by_default() {
         let policy = DraftPolicy::default();
+        let none = map(json!({}));
+        for claimed in [
+            json!({"vip": true}),
+            json!({"tier": "VIP"}),
+            json!({"is_vip": 1}),
+        ] {
+            assert!(!policy.is_vip(&[&map(claimed.clone()), &none]), "{claimed}");
+            assert!(!policy.is_vip(&[&none, &map(claimed.clone())]), "{claimed}");
+        }
+        let env = std::collections::HashMap::from([(
+            "COPYDESK_VIP_ATTRIBUTES".to_owned(),
+            "crm_tier".to_owned(),
+        )]);
+        let trusted = DraftPolicy::from_env(&env).expect("policy");
+        assert!(trusted.is_vip(&[&map(json!({"crm_tier": "VIP"})), &none]));
+        assert!(!trusted.is_vip(&[&map(json!({"vip": true})), &none]));
+    }
+
+    #[test]
+    fn vip_flags_are_recognised_in_either_map() {
+        let policy = DraftPolicy::default().with_vip_attributes(["vip", "tier", "plan", "is_vip"]);
         let none = map(json!({}));
         for vip in [
             json!({"vip": true}),

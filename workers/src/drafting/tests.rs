@@ -140,7 +140,8 @@ async fn vip_customers_get_high_priority() {
         let mut request = request_for(&index, "What does AN-6 mean in inches?");
         request.contact_attributes = contact.as_object().cloned().expect("object");
         request.conversation_attributes = conversation.as_object().cloned().expect("object");
-        let draft = Drafter::extractive(DraftPolicy::default())
+        let policy = DraftPolicy::default().with_vip_attributes(["vip", "tier"]);
+        let draft = Drafter::extractive(policy)
             .draft(&request)
             .await
             .expect("drafts");
@@ -249,7 +250,8 @@ async fn the_llm_drafter_sends_a_numbered_prompt_and_classifies_the_answer() {
     assert!(prompt.contains("[1] What does AN-6 mean?"), "{prompt}");
     assert!(prompt.contains("Agent: Hi, how can we help?"), "{prompt}");
     assert!(
-        prompt.ends_with("Customer message:\nWhat does AN-6 mean in inches?\n"),
+        prompt
+            .ends_with("Customer message:\n<customer>What does AN-6 mean in inches?</customer>\n"),
         "{prompt}"
     );
 }

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use copydesk::jobs::{GenerateDraft, LookupKnowledge};
-use copydesk::queue::{JobAttempt, JobError};
+use copydesk::queue::{Burst, JobAttempt, JobError};
 
 use anyhow::Context as _;
 
-use super::context::recent_context;
+use super::context::{context_and_burst, recent_context};
 use super::kind::{JobHandler, Kind, Role, Setup};
 use super::{queue_failure, store_failure, Deps};
 use crate::drafting::DraftPolicy;
@@ -27,7 +27,13 @@ impl Kind for LookupKnowledge {
             "building the knowledge index (COPYDESK_KNOWLEDGE_DIR / COPYDESK_KNOWLEDGE_URL)",
         )?;
         let learned = LearnedConfig::from_env(setup.env)?;
-        Ok(Handler::new(setup.deps.clone(), Arc::new(backend), config.top_k).with_learned(learned))
+        let policy = DraftPolicy::from_env(setup.env)?;
+        Ok(
+            Handler::new(setup.deps.clone(), Arc::new(backend), config.top_k)
+                .with_learned(learned)
+                .with_policy(policy)
+                .with_burst(Burst::from_env(setup.env)?),
+        )
     }
 }
 
@@ -48,6 +54,8 @@ pub struct Handler {
     learned: Option<Arc<LearnedAnswers>>,
     /// The drafting policy's safety words, spelled right in the query (see [`knowledge_query`]).
     policy: Arc<DraftPolicy>,
+    /// When on, the customer's messages of one burst are drafted as one question.
+    burst: Burst,
 }
 
 /// The knowledge query for a customer message and the customer's recent messages. When the
@@ -80,7 +88,15 @@ impl Handler {
             top_k,
             learned: None,
             policy: Arc::new(DraftPolicy::default()),
+            burst: Burst::OFF,
         }
+    }
+
+    /// Drafts a burst of customer messages as one question (the ingress enqueues only the
+    /// burst's last message; see [`copydesk::queue::Burst`]).
+    pub fn with_burst(mut self, burst: Burst) -> Self {
+        self.burst = burst;
+        self
     }
 
     /// Uses `policy`'s safety words in the query (the default policy's otherwise).
@@ -136,7 +152,36 @@ impl Handler {
         .await
         .map_err(JobError::retryable)?;
         // Context is best effort: without Chatwoot (or when it fails) the message stands alone.
+        let mut job = job;
         let context = match chatwoot {
+            Some(chatwoot) if self.burst.is_on() => {
+                match context_and_burst(
+                    chatwoot,
+                    job.conversation_id.get(),
+                    job.message_id.get(),
+                    job.created_at,
+                    self.burst.cap,
+                )
+                .await
+                {
+                    Ok((context, burst)) => {
+                        // The burst is one question: its messages, oldest first, then this one.
+                        if !burst.is_empty() {
+                            tracing::info!(
+                                conversation = job.conversation_id.get(),
+                                messages = burst.len() + 1,
+                                "drafting once for a burst of customer messages"
+                            );
+                            job.content = format!("{}\n{}", burst.join("\n"), job.content);
+                        }
+                        context
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "conversation context unavailable; drafting without it");
+                        Vec::new()
+                    }
+                }
+            }
             Some(chatwoot) => recent_context(
                 chatwoot,
                 job.conversation_id.get(),

@@ -19,8 +19,9 @@
 use copydesk::domain::Priority;
 use serde::{Deserialize, Serialize};
 
+use super::file::BusyAgents;
 use super::round_robin::{RoundRobin, ANY_TEAM_POOL};
-use super::table::{BusyAgents, RoutingTable, Team, TeamRef};
+use super::table::{RoutingTable, Team, TeamRef};
 
 /// An agent's availability as Chatwoot reports it (`availability_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,7 +3,8 @@
 //! priority. No I/O beyond reading the routing file: the wiring fetches agents from Chatwoot,
 //! keeps the [`RoundRobin`] cursors and the waiting list in Redis, and applies the decision.
 //!
-//! - [`table`]: the TOML routing file and its validation.
+//! - [`file`](mod@file): the TOML routing file as written, and the SLA targets.
+//! - [`table`]: the validated routing table.
 //! - [`decide`](mod@decide): the decision tree.
 //! - [`round_robin`]: turn-taking among agents with equal workload.
 //! - [`store`]: [`RoutingStore`], open workload per agent and the round-robin cursors in Redis.
@@ -12,6 +13,7 @@
 
 pub mod decide;
 pub mod directory;
+pub mod file;
 pub mod round_robin;
 pub mod store;
 pub mod table;
@@ -24,9 +26,9 @@ pub use decide::{
     decide, AgentPick, AgentState, Availability, RoutingDecision, RoutingInput, RoutingReason,
 };
 pub use directory::{online_assignee, AgentDirectory, DirectoryError};
+pub use file::{BusyAgents, PriorityMinutes, RoutingFile, SlaTargets};
 pub use round_robin::RoundRobin;
 pub use store::RoutingStore;
 pub use table::{
-    BusyAgents, PriorityMinutes, RoutingError, RoutingFile, RoutingTable, SlaTargets, Team,
-    TeamRef, DEFAULT_ROUTING_TOML, ROUTING_FILE_VAR,
+    RoutingError, RoutingTable, Team, TeamRef, DEFAULT_ROUTING_TOML, ROUTING_FILE_VAR,
 };

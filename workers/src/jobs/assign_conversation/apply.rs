@@ -21,6 +21,41 @@ use crate::routing::{
 };
 
 impl Handler {
+    /// Records on the approval item the team the drafted conversation went to (the routed
+    /// team, or the team it already had in Chatwoot when its assignee kept it), for the
+    /// console's queue. Best effort: the assignment is done whether or not this is stored.
+    pub(super) async fn record_team(
+        &self,
+        approval_id: &str,
+        routed: &Routed,
+        conversation: &Conversation,
+    ) {
+        let team = match routed {
+            Routed::Assigned { team, .. } | Routed::Waiting { team, .. } => {
+                Some(team.name.as_str())
+            }
+            Routed::Kept { .. } => conversation
+                .meta
+                .team
+                .as_ref()
+                .map(|t| t.name.as_str())
+                .filter(|n| !n.trim().is_empty()),
+            Routed::Skipped(_) => None,
+        };
+        let Some(team) = team else { return };
+        let mut conn = self.deps.queue.connection();
+        if let Err(error) = copydesk::approval_facts::record_team(
+            &mut conn,
+            self.deps.queue.keys(),
+            approval_id,
+            team,
+        )
+        .await
+        {
+            tracing::warn!(approval = %approval_id, %error, "team not recorded on the approval item");
+        }
+    }
+
     /// One pass over the waiting list of every account the assigner serves (see
     /// [`Self::assign_waiting_in`]); the counts are summed.
     pub async fn assign_waiting(&self) -> Result<WaitingPass, JobError> {

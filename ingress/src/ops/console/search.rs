@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use copydesk::approvals::{Action, ApprovalError, DraftDoc, Priority};
 use copydesk::queue::QueueClient;
 
-use super::queue::MAX_SCAN;
+/// Most pending items a filtered view scans.
+pub const MAX_SCAN: usize = 20_000;
 
 /// Characters of the customer's message, and of the draft, that search looks at.
 pub const MAX_TEXT_CHARS: usize = 2_000;

@@ -14,9 +14,9 @@
 //!   each event into one row fetched from `/ui/fragments/row/{id}` (deltas, not the list).
 
 pub mod admin;
-pub mod config;
 pub mod diff;
 pub mod draft;
+pub mod evidence;
 pub mod http;
 pub mod pages;
 pub mod queue;
@@ -28,7 +28,9 @@ pub mod stats;
 use ::http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-pub use config::ConsoleConfig;
+/// The console's config section (it lives with the other config sections).
+pub use crate::config::console as config;
+pub use crate::config::console::ConsoleConfig;
 
 use self::http::{redirect, security_headers, text};
 use crate::ops::{OpsBody, OpsState};

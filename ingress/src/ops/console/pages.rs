@@ -9,9 +9,9 @@ use super::session::SessionUser;
 use crate::ops::OpsBody;
 
 /// The console's script (plain JavaScript, no dependencies).
-const SCRIPT: &str = include_str!("../../assets/console.js");
+const SCRIPT: &str = include_str!("../../../assets/console.js");
 /// The console's stylesheet.
-const STYLE: &str = include_str!("../../assets/console.css");
+const STYLE: &str = include_str!("../../../assets/console.css");
 
 /// `GET /ui/assets/{name}`.
 pub(crate) fn asset(name: &str) -> Response<OpsBody> {

@@ -8,15 +8,13 @@ use maud::{html, Markup};
 
 use super::http::{encode, html as html_response};
 use super::pages::{self, age, layout, Page};
-use super::search::Entry;
+use super::search::{Entry, MAX_SCAN};
 use super::Ctx;
 use crate::ops::request::Query;
 use crate::ops::OpsBody;
 
 /// Rows per page.
 pub const PAGE_SIZE: usize = 50;
-/// Most pending items a filtered view scans.
-pub const MAX_SCAN: usize = 20_000;
 /// Longest search text.
 pub const MAX_SEARCH: usize = 200;
 /// How much of the customer's text a row shows.

@@ -1,5 +1,7 @@
 //! The ingress's configuration, read once from the environment in `main`.
 
+pub mod console;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -30,8 +32,8 @@ pub struct OpsConfig {
     /// `COPYDESK_OPS_LISTEN` is set; never printed.
     pub token: SecretString,
     /// The operator console under `/ui/`, when `CHATWOOT_BASE_URL` and `CHATWOOT_ACCOUNT_ID`
-    /// are set (see [`crate::console::ConsoleConfig`]).
-    pub console: Option<crate::console::ConsoleConfig>,
+    /// are set (see [`console::ConsoleConfig`]).
+    pub console: Option<console::ConsoleConfig>,
 }
 
 /// Everything the ingress needs to run.
@@ -65,6 +67,10 @@ pub struct IngressConfig {
     /// back. Unset `COPYDESK_SPOOL_DIR` (`None`): no spool, webhooks get 503 while Redis is down.
     /// See [`crate::spool`].
     pub spool: Option<SpoolConfig>,
+    /// `COPYDESK_BURST_WINDOW_MS` / `COPYDESK_BURST_CAP_MS`: a customer's messages in one
+    /// conversation within the window are drafted once, as one burst (see
+    /// [`copydesk::queue::Burst`]).
+    pub burst: copydesk::queue::Burst,
     /// `COPYDESK_ALLOW_EVICTION=1`: start even if Redis' `maxmemory-policy` is not
     /// `noeviction` (for managed Redis that does not let you change it); default: refuse.
     pub allow_eviction: bool,
@@ -116,12 +122,13 @@ impl IngressConfig {
                     "COPYDESK_OPS_TOKEN",
                     "COPYDESK_OPS_LISTEN is set, so the ops API needs a bearer token: set it to a long random secret",
                 )?),
-                console: crate::console::ConsoleConfig::from_env(env)?,
+                console: console::ConsoleConfig::from_env(env)?,
             }),
         };
         Ok(Self {
             redis,
             spool: SpoolConfig::from_env(env)?,
+            burst: copydesk::queue::Burst::from_env(env)?,
             allow_eviction: allow_eviction_from_env(env)?,
             listen: parsed_or(env, "COPYDESK_LISTEN", default_listen)?,
             metrics_listen,
