@@ -138,6 +138,26 @@ fn entry_ms(id: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// A stream's entries at or after `since_ms`, newest first, at most `cap` (at least one); the
+/// flag says the cap was hit.
+async fn newest_entries<C: ConnectionLike>(
+    conn: &mut C,
+    key: &str,
+    since_ms: i64,
+    cap: usize,
+) -> Result<(Vec<(String, HashMap<String, String>)>, bool), RedisError> {
+    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
+        .arg(key)
+        .arg("+")
+        .arg(since_ms.max(0))
+        .arg("COUNT")
+        .arg(cap.max(1))
+        .query_async(conn)
+        .await?;
+    let capped = entries.len() >= cap.max(1);
+    Ok((entries, capped))
+}
+
 /// Lifecycle samples at or after `since_ms`, newest first, at most `cap`; the flag says the
 /// cap was hit (older samples of the window were not read).
 pub async fn read_lifecycle<C: ConnectionLike>(
@@ -146,15 +166,7 @@ pub async fn read_lifecycle<C: ConnectionLike>(
     since_ms: i64,
     cap: usize,
 ) -> Result<(Vec<LifecycleSample>, bool), RedisError> {
-    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
-        .arg(keys.stats_lifecycle())
-        .arg("+")
-        .arg(since_ms.max(0))
-        .arg("COUNT")
-        .arg(cap.max(1))
-        .query_async(conn)
-        .await?;
-    let capped = entries.len() >= cap.max(1);
+    let (entries, capped) = newest_entries(conn, &keys.stats_lifecycle(), since_ms, cap).await?;
     let samples = entries
         .into_iter()
         .filter_map(|(id, fields)| {
@@ -245,15 +257,7 @@ pub async fn read_decisions<C: ConnectionLike>(
     since_ms: i64,
     cap: usize,
 ) -> Result<(Vec<DecisionSample>, bool), RedisError> {
-    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
-        .arg(keys.learning())
-        .arg("+")
-        .arg(since_ms.max(0))
-        .arg("COUNT")
-        .arg(cap.max(1))
-        .query_async(conn)
-        .await?;
-    let capped = entries.len() >= cap.max(1);
+    let (entries, capped) = newest_entries(conn, &keys.learning(), since_ms, cap).await?;
     let records: Vec<LearningRecord> = entries
         .into_iter()
         .filter_map(|(_, fields)| serde_json::from_str(fields.get("record")?).ok())

@@ -157,7 +157,8 @@ mod tests {
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    /// An environment of `pairs` (the config sections' tests share it).
+    pub(super) fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
