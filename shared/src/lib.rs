@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod observe;
 pub mod operator;
 pub mod queue;
+pub mod reconcile;
 pub mod redis_store;
 pub mod retention;
 pub mod shutdown;

@@ -44,6 +44,20 @@ pub const DEAD_LETTERS_TRIMMED_TOTAL: &str = "copydesk_dead_letters_trimmed_tota
 /// Counter `{queue}`: dead letters over the store's bound that were kept because they are
 /// owed to a customer (an approved reply not yet sent).
 pub const DEAD_LETTERS_TRIM_REFUSED_TOTAL: &str = "copydesk_dead_letters_trim_refused_total";
+/// Counter `{outcome}`: reconciliation passes (`complete`, `partial`, `failed`, `skipped` when
+/// another replica held the lock).
+pub const RECONCILE_PASSES_TOTAL: &str = "copydesk_reconcile_passes_total";
+/// Counter: conversations with activity since the watermark read by reconciliation passes.
+pub const RECONCILE_CONVERSATIONS_SCANNED_TOTAL: &str =
+    "copydesk_reconcile_conversations_scanned_total";
+/// Counter `{kind}`: events no webhook delivered that a pass fed into the pipeline
+/// (`customer_message`, `agent_reply`, `status`, `assignment`, `conversation`); any increase
+/// means webhooks are being lost.
+pub const RECONCILE_RECOVERED_TOTAL: &str = "copydesk_reconcile_recovered_total";
+/// Counter: customer messages found older than the look-back window (listed, not drafted).
+pub const RECONCILE_MISSED_TOTAL: &str = "copydesk_reconcile_missed_total";
+/// Gauge: seconds since the oldest account watermark (how far behind reconciliation is).
+pub const RECONCILE_WATERMARK_LAG_SECONDS: &str = "copydesk_reconcile_watermark_lag_seconds";
 /// Histogram `{decision}`: draft stored (ready for an operator) → operator's decision.
 pub const DECISION_SECONDS: &str = "copydesk_decision_seconds";
 /// Counter `{action, decision}`: decisions by the drafter's recommended action, so "did
@@ -191,6 +205,24 @@ fn describe() {
     describe_counter!(
         DEAD_LETTERS_TRIMMED_TOTAL,
         "Dead letters trimmed from the bounded store"
+    );
+    describe_counter!(RECONCILE_PASSES_TOTAL, "Reconciliation passes by outcome");
+    describe_counter!(
+        RECONCILE_CONVERSATIONS_SCANNED_TOTAL,
+        "Conversations active since the watermark read by reconciliation"
+    );
+    describe_counter!(
+        RECONCILE_RECOVERED_TOTAL,
+        "Events no webhook delivered, recovered by reconciliation, by kind"
+    );
+    describe_counter!(
+        RECONCILE_MISSED_TOTAL,
+        "Customer messages found older than the look-back window (listed, not drafted)"
+    );
+    describe_gauge!(
+        RECONCILE_WATERMARK_LAG_SECONDS,
+        Unit::Seconds,
+        "Seconds since the oldest reconciliation watermark"
     );
     describe_counter!(
         DEAD_LETTERS_TRIM_REFUSED_TOTAL,

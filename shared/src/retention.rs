@@ -391,6 +391,14 @@ pub async fn erase_conversation(
             fields.push((key, conv.clone()));
         }
     }
+    // Missed messages the reconciliation sweep listed (`copydesk::reconcile`).
+    let missed_key = format!("{}:reconcile:missed", keys.prefix());
+    let missed_prefix = format!("{account}:{conversation}:");
+    let listed: Vec<String> = conn.zrange(&missed_key, 0, -1).await?;
+    for member in listed.into_iter().filter(|m| m.starts_with(&missed_prefix)) {
+        members.push((missed_key.clone(), member.clone()));
+        fields.push((format!("{missed_key}:items"), member));
+    }
     let id_set = ids.clone();
     let learning = matching_entries(&mut conn, &keys.learning(), |f| {
         f.get("approval_id").is_some_and(|id| id_set.contains(id))

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use copydesk::queue::DeadLetter;
 use copydesk_testkit::fake_chatwoot::{Endpoint, Fault, FaultRates};
-use copydesk_workers::runtime::Role;
 
 use crate::harness::{
     all_dead_letters, chaos_env, customer_messages, dead_letter_counts, send_paced, start_pipeline,
@@ -39,7 +38,7 @@ async fn chatwoot_failing_a_third_of_calls_still_gets_every_note_posted_exactly_
         ("COPYDESK_REDRIVE_ROUNDS", REDRIVE_ROUNDS),
         ("COPYDESK_REDRIVE_TICK_MS", "100"),
     ]);
-    let p = start_pipeline(Role::all(), env, false).await;
+    let p = start_pipeline(copydesk_testkit::pipeline::webhook_roles(), env, false).await;
     let messages = customer_messages(&p, MESSAGES);
     p.chatwoot.set_fault_rates(Some(FaultRates {
         seed: 20_05_05,

@@ -107,7 +107,7 @@ impl TwoAccounts {
         let ingress = spawn_ingress_with(config).await;
         let (queue, stop) = if workers {
             // No dead-letter re-drive: a dead letter must stay where the test looks for it.
-            let roles: Vec<Role> = Role::all()
+            let roles: Vec<Role> = copydesk_testkit::pipeline::webhook_roles()
                 .into_iter()
                 .filter(|r| *r != Role::DEADLETTER)
                 .collect();

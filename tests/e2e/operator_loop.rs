@@ -202,7 +202,7 @@ async fn the_cli_lists_and_decides_like_the_api() {
 async fn the_cli_shows_queues_and_replays_and_purges_dead_letters() {
     let p = Pipeline::start(PipelineOptions {
         env: [("COPYDESK_MAX_ATTEMPTS_POST_NOTE".to_owned(), "1".to_owned())].into(),
-        roles: copydesk_workers::runtime::Role::all()
+        roles: copydesk_testkit::pipeline::webhook_roles()
             .into_iter()
             .filter(|r| *r != copydesk_workers::runtime::Role::DEADLETTER)
             .collect(),

@@ -41,12 +41,22 @@ pub const STEADY_RATE_TEXTS: [&str; 4] = [
     "My AN fittings are leaking at the carburetor.",
 ];
 
+/// Every role but the reconciliation sweep: tests deliver (or drop) webhooks themselves, and
+/// a sweep recovering what a test left undelivered on purpose would change what it checks.
+/// Tests of the sweep add [`Role::RECONCILER`].
+pub fn webhook_roles() -> Vec<Role> {
+    Role::all()
+        .into_iter()
+        .filter(|r| *r != Role::RECONCILER)
+        .collect()
+}
+
 /// How a [`Pipeline`] is started.
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
     /// The fake Chatwoot's initial state.
     pub seed: Seed,
-    /// Roles run in-process (all by default).
+    /// Roles run in-process ([`webhook_roles`] by default).
     pub roles: Vec<Role>,
     /// Extra environment for the workers (e.g. `COPYDESK_KNOWLEDGE_URL`, `COPYDESK_LLM_URL`,
     /// `COPYDESK_MAX_ATTEMPTS`, `COPYDESK_BACKOFF_BASE_MS`).
@@ -98,7 +108,7 @@ impl Default for PipelineOptions {
     fn default() -> Self {
         Self {
             seed: Seed::demo(),
-            roles: Role::all(),
+            roles: webhook_roles(),
             env: HashMap::new(),
             ops: false,
             durable_redis: false,
@@ -122,6 +132,7 @@ pub struct Pipeline {
     pub approvals: ApprovalStore,
     /// The environment the workers were built from.
     pub env: HashMap<String, String>,
+    ingress_config: copydesk_ingress::config::IngressConfig,
     workers: JoinHandle<anyhow::Result<()>>,
     /// Cancels the workers when the pipeline is dropped.
     stop_workers: DropGuard,
@@ -192,7 +203,7 @@ impl Pipeline {
                 .expect("the demo routing file lists teams");
             ops.console = Some(console);
         }
-        let ingress = spawn_ingress_with(config).await;
+        let ingress = spawn_ingress_with(config.clone()).await;
         let fleet = Fleet::build(&options.roles, &env).await?;
         let queue = fleet.queue().clone();
         let approvals = ApprovalStore::for_queue(&queue);
@@ -205,9 +216,21 @@ impl Pipeline {
             queue,
             approvals,
             env,
+            ingress_config: config,
             workers: task,
             stop_workers: shutdown.drop_guard(),
         })
+    }
+
+    /// Replaces the ingress with a new one (same configuration, new port) and stops the old
+    /// one. Returns a sender aimed at the stopped ingress: what Chatwoot sends there during
+    /// the outage fails to connect and is lost, as Chatwoot's deliveries are.
+    pub async fn replace_ingress(&mut self) -> crate::webhook::WebhookSender {
+        let fresh = spawn_ingress_with(self.ingress_config.clone()).await;
+        let old = std::mem::replace(&mut self.ingress, fresh);
+        let sender = old.sender.clone();
+        old.stop().await;
+        sender
     }
 
     /// The Redis config the fleet uses.

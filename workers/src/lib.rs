@@ -15,5 +15,6 @@ pub mod drafting;
 pub mod jobs;
 pub mod knowledge;
 pub mod lifecycle;
+pub mod reconcile;
 pub mod routing;
 pub mod runtime;

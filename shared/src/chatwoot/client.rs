@@ -20,9 +20,9 @@ use serde::de::DeserializeOwned;
 use super::config::ChatwootConfig;
 use super::error::ChatwootError;
 use super::types::{
-    Agent, AssignOutcome, Assignment, Conversation, ConversationPriority, ConversationStatus,
-    Message, MessageList, MessagePage, NewMessage, StatusChange, StatusChangeAnswer, Team,
-    TogglePriorityBody, ToggleStatusBody,
+    Agent, AssignOutcome, Assignment, Conversation, ConversationList, ConversationPriority,
+    ConversationStatus, Message, MessageList, MessagePage, NewMessage, StatusChange,
+    StatusChangeAnswer, Team, TogglePriorityBody, ToggleStatusBody,
 };
 use crate::http_body::{read_capped, BodyError};
 use crate::metrics::CHATWOOT_REQUESTS_TOTAL;
@@ -165,6 +165,23 @@ impl ChatwootClient {
         let url = self.url(&format!("conversations/{conversation_id}"));
         self.call("get_conversation", self.request(Method::GET, &url))
             .await
+    }
+
+    /// `GET .../conversations?status=all&assignee_type=all&page={page}`: one page (1-based)
+    /// of every conversation, most recent activity first (Chatwoot's default order).
+    pub async fn list_conversations(&self, page: u32) -> Result<ConversationList, ChatwootError> {
+        let url = self.url("conversations");
+        let page = page.max(1).to_string();
+        let query = [
+            ("status", "all"),
+            ("assignee_type", "all"),
+            ("page", page.as_str()),
+        ];
+        self.call(
+            "list_conversations",
+            self.request(Method::GET, &url).query(&query),
+        )
+        .await
     }
 
     /// `POST .../conversations/{id}/toggle_status` with an explicit status (and, for

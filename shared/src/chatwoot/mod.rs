@@ -17,7 +17,7 @@ pub use client::ChatwootClient;
 pub use config::ChatwootConfig;
 pub use error::ChatwootError;
 pub use types::{
-    Agent, AssignOutcome, Assignment, AvailabilityStatus, Conversation, ConversationPriority,
-    ConversationStatus, Message, MessageList, MessagePage, MessageType, NewMessage, StatusChange,
-    Team,
+    Agent, AssignOutcome, Assignment, AvailabilityStatus, ContactSummary, Conversation,
+    ConversationList, ConversationPriority, ConversationStatus, Message, MessageList, MessagePage,
+    MessageType, NewMessage, StatusChange, Team, CONVERSATIONS_PER_PAGE,
 };

@@ -5,6 +5,7 @@
 //! - [`message`]: message events ([`WebhookMessage`], [`MessageType`], [`Sender`]).
 //! - [`parts`]: what both carry ([`Sender`], [`SenderKind`], [`Reference`], [`Attributes`]).
 //! - [`conversation`]: conversation events and the conversation inside message events.
+//! - [`recovered`]: events rebuilt from the API for the reconciliation sweep.
 //! - [`route`](mod@route): [`route()`] turns an event into jobs and dedupe keys, or a reason to ignore it.
 //!
 //! Parsing is lenient where Chatwoot varies (unknown fields are ignored, `null`s accepted,
@@ -15,6 +16,7 @@ pub mod conversation;
 pub mod kind;
 pub mod message;
 pub mod parts;
+pub mod recovered;
 pub mod route;
 pub mod timestamp;
 

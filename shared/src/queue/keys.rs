@@ -21,6 +21,7 @@
 //! | `assign:{a}:escalation-note:{id}` | string | escalation note marker (older versions) | erased with its conversation |
 //! | `post-lock:{idempotency key}` | string | lock of one post-once message | TTL of the lock |
 //! | `approval-evidence:{id}` | string | what the drafter saw (context, passages) | 30 d TTL; the retention once its item is decided |
+//! | `reconcile:watermark:{a}`, `reconcile:lock`, `reconcile:passes`, `reconcile:missed`, `…:items` | string, string, list, zset, hash | the reconciliation sweep (`copydesk::reconcile`) | one per account; TTL; 50 reports; 1000 newest missed messages |
 //! | `stats:lifecycle` | stream | FRT/TTR samples and SLA breaches for the console's stats | `MAXLEN ~ 200000`, 8 days |
 //! | `ui:session:{id}`, `ui:signin:{client}:{minute}` | string | console sessions, sign-in counters | `COPYDESK_SESSION_TTL_SECS`; 120 s |
 //!

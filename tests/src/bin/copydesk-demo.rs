@@ -53,6 +53,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         seed,
         // The operator console on the ops listener, verifying sign-ins with the fake Chatwoot.
         console_frame_ancestors: Some(Vec::new()),
+        // The whole fleet, the reconciliation sweep included.
+        roles: copydesk_workers::runtime::Role::all(),
         ..PipelineOptions::default()
     })
     .await?;

@@ -253,6 +253,35 @@ impl FakeChatwoot {
             .add_contact_message(conversation_id, content)
     }
 
+    /// The customer wrote at `created_at` (Unix seconds), e.g. hours ago.
+    pub fn add_incoming_message_at(
+        &self,
+        conversation_id: i64,
+        content: &str,
+        created_at: i64,
+    ) -> Option<FakeMessage> {
+        self.shared
+            .store()
+            .add_contact_message_at(conversation_id, content, created_at)
+    }
+
+    /// An agent changes the status in Chatwoot's UI (no webhook is sent by the fake).
+    /// False when there is no such conversation.
+    pub fn set_status(
+        &self,
+        conversation_id: i64,
+        status: copydesk::chatwoot::ConversationStatus,
+    ) -> bool {
+        let mut store = self.shared.store();
+        match store.conversations.get_mut(&conversation_id) {
+            Some(conversation) => {
+                conversation.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+
     // ----- faults -----
 
     /// The next `count` requests (any endpoint) meet `fault`.

@@ -9,6 +9,9 @@ use http::Method;
 pub enum Endpoint {
     /// `POST .../conversations/{id}/messages`
     CreateMessage,
+    /// `GET .../conversations` (`status`, `assignee_type`, `page`; 25 per page, most recent
+    /// activity first)
+    ListConversations,
     /// `GET .../conversations/{id}/messages`
     ListMessages,
     /// `GET .../conversations/{id}`
@@ -40,6 +43,7 @@ impl Endpoint {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::CreateMessage => "create_message",
+            Self::ListConversations => "list_conversations",
             Self::ListMessages => "list_messages",
             Self::GetConversation => "get_conversation",
             Self::UpdateConversation => "update_conversation",
@@ -94,6 +98,7 @@ pub(crate) fn match_route(method: &Method, path: &str) -> Option<Route> {
         (&Method::POST, ["dashboard_apps"]) => route(Endpoint::CreateDashboardApp, None),
         (&Method::GET, ["teams"]) => route(Endpoint::ListTeams, None),
         (&Method::GET, ["teams", id, "team_members"]) => route(Endpoint::ListTeamMembers, Some(id)),
+        (&Method::GET, ["conversations"]) => route(Endpoint::ListConversations, None),
         (&Method::GET, ["conversations", id]) if *id != "meta" => {
             route(Endpoint::GetConversation, Some(id))
         }

@@ -32,6 +32,9 @@ const CONTENT_TYPES: &[&str] = &[
     "voice_call",
 ];
 
+/// Conversations per page (`CONVERSATION_RESULTS_PER_PAGE`).
+const CONVERSATIONS_PER_PAGE: usize = 25;
+
 /// Ruby on Rails' false values for a boolean parameter.
 const RAILS_FALSE: &[&str] = &["", "0", "f", "F", "false", "FALSE", "off", "OFF"];
 
@@ -142,6 +145,22 @@ impl Store {
         self.push_message(conversation_id, draft)
     }
 
+    /// Adds a message from the conversation's contact written at `created_at` (Unix
+    /// seconds; e.g. hours ago, for messages older than a look-back window).
+    pub(crate) fn add_contact_message_at(
+        &mut self,
+        conversation_id: i64,
+        content: &str,
+        created_at: i64,
+    ) -> Option<FakeMessage> {
+        let mut message = self.add_contact_message(conversation_id, content)?;
+        let conversation = self.conversations.get_mut(&conversation_id)?;
+        let stored = conversation.messages.last_mut()?;
+        stored.created_at = created_at;
+        message.created_at = created_at;
+        Some(message)
+    }
+
     /// Strictly increasing Unix seconds: wall clock, or one more than the last.
     fn tick(&mut self) -> i64 {
         let now = SystemTime::now()
@@ -211,6 +230,7 @@ impl Store {
                     ),
                 ),
             },
+            Endpoint::ListConversations => self.list_conversations(params),
             _ if !self.conversations.contains_key(&id) => Answer::not_found(),
             Endpoint::GetConversation => Answer::json(200, self.conversation_json(id)),
             Endpoint::UpdateConversation => self.update_conversation(id, params),
@@ -342,6 +362,56 @@ impl Store {
                 "payload": page.into_iter().map(|m| self.message_json(m)).collect::<Vec<_>>(),
             }),
         )
+    }
+
+    /// `ConversationFinder`: filters by `status` (default `open`; `all`) and `assignee_type`
+    /// (default `all`), most recent activity first, 25 per page. An unknown `status` matches
+    /// nothing, as in Rails (`where(status: 'x')`); an unknown `assignee_type` lists all.
+    fn list_conversations(&self, params: &Map<String, Value>) -> Answer {
+        let status = params
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("open")
+            .to_owned();
+        let assignee_type = params
+            .get("assignee_type")
+            .and_then(Value::as_str)
+            .unwrap_or("all")
+            .to_owned();
+        let page = int_param(params.get("page")).unwrap_or(1).max(1) as usize;
+        let activity =
+            |c: &FakeConversation| c.messages.last().map_or(c.created_at, |m| m.created_at);
+        let with_status: Vec<&FakeConversation> = self
+            .conversations
+            .values()
+            .filter(|c| status == "all" || c.status.as_str() == status)
+            .collect();
+        let me = self.token_user_id;
+        let count =
+            |f: &dyn Fn(&&FakeConversation) -> bool| with_status.iter().filter(|c| f(c)).count();
+        let meta = json!({
+            "mine_count": count(&|c| c.assignee_id == Some(me)),
+            "assigned_count": count(&|c| c.assignee_id.is_some()),
+            "unassigned_count": count(&|c| c.assignee_id.is_none()),
+            "all_count": with_status.len(),
+        });
+        let mut listed: Vec<&FakeConversation> = with_status
+            .into_iter()
+            .filter(|c| match assignee_type.as_str() {
+                "me" => c.assignee_id == Some(me),
+                "unassigned" => c.assignee_id.is_none(),
+                "assigned" => c.assignee_id.is_some(),
+                _ => true,
+            })
+            .collect();
+        listed.sort_by_key(|c| (std::cmp::Reverse(activity(c)), std::cmp::Reverse(c.id)));
+        let payload: Vec<Value> = listed
+            .into_iter()
+            .skip((page - 1) * CONVERSATIONS_PER_PAGE)
+            .take(CONVERSATIONS_PER_PAGE)
+            .map(|c| self.conversation_json(c.id))
+            .collect();
+        Answer::json(200, json!({"data": {"meta": meta, "payload": payload}}))
     }
 
     fn update_conversation(&mut self, id: i64, params: &Map<String, Value>) -> Answer {

@@ -6,12 +6,14 @@
 //! - `copydesk approvals list|show|approve|edit|reject|escalate`.
 //! - `copydesk learning export --since … [--output FILE]`.
 //! - `copydesk dashboard-app install --url URL`: the console as a Chatwoot Dashboard App.
+//! - `copydesk reconcile [--since 2h] [--dry-run] [--report]`: one reconciliation pass by hand.
 
 mod approvals;
 pub mod dashboard_app;
 mod dead_letters;
 mod learning;
 mod queues;
+mod reconcile;
 
 use std::process::ExitCode;
 
@@ -63,6 +65,23 @@ enum Command {
     /// Register the operator console as a Chatwoot Dashboard App.
     #[command(subcommand, name = "dashboard-app")]
     DashboardApp(dashboard_app::DashboardAppCommand),
+    /// Run one reconciliation pass now and print what it found (webhooks Chatwoot never
+    /// delivered), or print the latest passes and missed messages.
+    Reconcile {
+        /// Scan from this time instead of each account's watermark: a duration back from now
+        /// (2h, 1d), Unix ms or an RFC 3339 time.
+        #[arg(long, value_parser = learning::parse_since, conflicts_with = "report")]
+        since: Option<i64>,
+        /// Print what would be fed, enqueue and record nothing.
+        #[arg(long, conflicts_with = "report")]
+        dry_run: bool,
+        /// Print the latest passes and the missed customer messages (no pass is run).
+        #[arg(long)]
+        report: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete one conversation's data everywhere (data-protection requests).
     Erase {
         /// The conversation as `ACCOUNT:CONVERSATION`, e.g. `1:42`.
@@ -209,6 +228,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => erase(&queue_client().await?, conversation, dry_run, force).await,
         Command::DeadLetters(command) => dead_letters::run(&queue_client().await?, command).await,
         Command::Approvals(command) => approvals::run(&queue_client().await?, command).await,
+        Command::Reconcile {
+            since,
+            dry_run,
+            report,
+            json,
+        } => reconcile::run(&queue_client().await?, since, dry_run, report, json).await,
         Command::DashboardApp(command) => dashboard_app::run(&ProcessEnv, command).await,
         Command::Learning(LearningCommand::Export { since, output }) => {
             let n = learning::export(&queue_client().await?, since, output.as_deref()).await?;

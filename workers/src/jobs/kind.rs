@@ -37,6 +37,8 @@ impl Role {
     pub const LIFECYCLE: Role = Role("lifecycle");
     /// Dead-letter re-drive.
     pub const DEADLETTER: Role = Role("deadletter");
+    /// The reconciliation sweep (webhooks Chatwoot never delivered).
+    pub const RECONCILER: Role = Role("reconciler");
 
     /// The role's name (`copydesk-<name>` is its binary).
     pub fn name(self) -> &'static str {

@@ -115,10 +115,26 @@ pub(crate) struct Service {
 }
 
 /// Every service.
-pub(crate) static SERVICES: &[Service] = &[Service {
-    role: Role::DEADLETTER,
-    build: redriver,
-}];
+pub(crate) static SERVICES: &[Service] = &[
+    Service {
+        role: Role::DEADLETTER,
+        build: redriver,
+    },
+    Service {
+        role: Role::RECONCILER,
+        build: reconciler,
+    },
+];
+
+/// The reconciliation sweep ([`crate::reconcile`]).
+fn reconciler(setup: &Setup<'_>) -> anyhow::Result<Box<dyn Part>> {
+    let config = crate::reconcile::ReconcileConfig::from_env(setup.env)?;
+    let chatwoot = setup
+        .chatwoot()
+        .context("the reconciler role reads conversations from the Chatwoot API")?;
+    let sweep = crate::reconcile::Reconciler::new(setup.deps.queue.clone(), chatwoot, config);
+    Ok(Box::new(Loop(move |shutdown| sweep.run(shutdown))))
+}
 
 /// The dead-letter re-drive loop ([`crate::deadletter`]).
 fn redriver(setup: &Setup<'_>) -> anyhow::Result<Box<dyn Part>> {
@@ -216,7 +232,8 @@ mod tests {
                 "notes",
                 "assigner",
                 "lifecycle",
-                "deadletter"
+                "deadletter",
+                "reconciler"
             ]
         );
         assert_eq!(Role::NOTES.queues(), ["post_note", "send_reply"]);

@@ -151,7 +151,32 @@ pub struct Conversation {
     /// Unix seconds since the customer waits for an answer, if they do.
     #[serde(default)]
     pub waiting_since: Option<i64>,
+    /// Last change, Unix seconds (Chatwoot sends a float with sub-second digits).
+    #[serde(default)]
+    pub updated_at: Option<f64>,
 }
+
+/// `GET .../conversations` answer (`conversation_list`): `{data: {meta, payload}}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConversationList {
+    /// The page.
+    pub data: ConversationListData,
+}
+
+/// `data` of a [`ConversationList`].
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct ConversationListData {
+    /// Counts of the whole listing (`all_count`, …), kept as JSON.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub meta: Attributes,
+    /// The page's conversations, most recent activity first.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub payload: Vec<Conversation>,
+}
+
+/// Conversations per page of `GET .../conversations` (Chatwoot's
+/// `CONVERSATION_RESULTS_PER_PAGE`, default 25).
+pub const CONVERSATIONS_PER_PAGE: usize = 25;
 
 /// `toggle_status` request body.
 #[derive(Debug, Clone, Serialize)]

@@ -17,8 +17,8 @@ mod message;
 
 pub use agent::{Agent, AssignOutcome, Assignment, AvailabilityStatus, Team};
 pub use conversation::{
-    ContactSummary, Conversation, ConversationMeta, ConversationPriority, ConversationStatus,
-    StatusChange,
+    ContactSummary, Conversation, ConversationList, ConversationListData, ConversationMeta,
+    ConversationPriority, ConversationStatus, StatusChange, CONVERSATIONS_PER_PAGE,
 };
 pub(crate) use conversation::{StatusChangeAnswer, TogglePriorityBody, ToggleStatusBody};
 pub use message::{Message, MessageList, MessagePage, MessageType, NewMessage};
