@@ -33,6 +33,7 @@ fn empty_demo() -> Seed {
 async fn pipeline(window_secs: &str) -> Pipeline {
     PipelineOptions {
         seed: empty_demo(),
+        ops: true,
         ..PipelineOptions::default()
     }
     .env(&[
@@ -338,6 +339,23 @@ async fn a_message_older_than_the_window_is_reported_not_drafted() {
         .count();
     assert_eq!(rate_limited, 1);
 
+    // The ops API (and the console's queues page) list it too.
+    let queues: serde_json::Value = p
+        .ingress
+        .http
+        .get(p.ingress.ops_url("/api/queues"))
+        .bearer_auth(copydesk_testkit::ingress_app::TEST_OPS_TOKEN)
+        .send()
+        .await
+        .expect("the ops API answers")
+        .json()
+        .await
+        .expect("JSON");
+    let listed = &queues["reconcile"]["missed"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{queues}");
+    assert_eq!(listed[0]["message_id"], old.id);
+    assert_eq!(listed[0]["answered"], false);
+    assert!(queues["reconcile"]["last_pass"]["accounts"][0]["complete"] == true);
     let report = stdout(&cli(&p, &["reconcile", "--report"]));
     assert!(
         report.contains(&format!("1:401 message {}", old.id)),

@@ -1,5 +1,5 @@
 //! `GET /api/queues`: the depth of every queue (pending, running, scheduled, dead, oldest age)
-//! and the approval backlog.
+//! the approval backlog, Redis memory per key kind and the reconciliation sweep's state.
 
 use copydesk::jobs::ALL_QUEUES;
 use serde_json::{json, Value};
@@ -25,8 +25,17 @@ pub(crate) async fn list(state: &OpsState) -> Result<Value, OpsError> {
             "idle": depth.is_idle(),
         }));
     }
+    let reconcile = copydesk::reconcile::ReconcileStore::for_queue(&state.queue);
+    let redis = |e: redis::RedisError| OpsError::from(copydesk::queue::QueueError::from(e));
+    let last_pass = reconcile.passes(1).await.map_err(redis)?.into_iter().next();
+    let missed = reconcile
+        .missed(copydesk::reconcile::MAX_MISSED)
+        .await
+        .map_err(redis)?;
     Ok(json!({
         "queues": queues,
+        // The reconciliation sweep: its latest pass and the missed customer messages.
+        "reconcile": { "last_pass": last_pass, "missed": missed },
         "dead_letters": state.dead_letters.count().await?,
         "approvals_pending": state.operator.approvals().pending_count().await?,
         // Sampled: at most MEMORY_SAMPLE keys per kind ask MEMORY USAGE, the rest extrapolated.

@@ -204,6 +204,7 @@ pub(crate) async fn queues(ctx: &Ctx<'_>) -> Response<OpsBody> {
         Some(spool) => Some(spool_state(spool).await),
         None => None,
     };
+    let reconciliation = super::reconcile::section(ctx).await;
     let content = html! {
         h1 { "Queues" }
         table.queue {
@@ -219,6 +220,7 @@ pub(crate) async fn queues(ctx: &Ctx<'_>) -> Response<OpsBody> {
             }
         }
         (spool_section(spool.as_ref()))
+        (reconciliation)
     };
     let page = Page {
         title: "Queues · Copydesk".into(),

@@ -20,6 +20,7 @@ pub mod evidence;
 pub mod http;
 pub mod pages;
 pub mod queue;
+pub mod reconcile;
 pub mod search;
 pub mod session;
 pub mod signin;
