@@ -307,6 +307,25 @@ async fn a_message_older_than_the_window_is_reported_not_drafted() {
     assert!(store.missed(10).await.expect("missed").is_empty());
     assert!(store.passes(10).await.expect("passes").is_empty());
 
+    // One pass at a time across replicas: while another holds the lock, a pass does nothing.
+    assert!(store
+        .try_lock("another-replica", Duration::from_secs(60))
+        .await
+        .expect("lock"));
+    let listed_before = p.chatwoot.requests_to(Endpoint::ListConversations).len();
+    let refused = cli(&p, &["reconcile", "--since", "8h"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("another reconciliation pass is running"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        p.chatwoot.requests_to(Endpoint::ListConversations).len(),
+        listed_before,
+        "a refused pass reads nothing"
+    );
+    store.release_lock("another-replica").await.expect("unlock");
+
     // Chatwoot rate-limits the first call: the pass backs off and goes on.
     p.chatwoot
         .fail_next_on(Endpoint::ListConversations, 1, Fault::Status(429));
