@@ -39,6 +39,15 @@ pub trait EnvSource {
     fn get(&self, var: &str) -> Option<String>;
 }
 
+/// An environment of fixed `(variable, value)` pairs, for tests and tools that build a
+/// configuration without touching the process environment.
+pub fn env_of(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// The process environment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;

@@ -161,16 +161,6 @@ return 0
     )
 });
 
-/// KEYS: lock. ARGV: token.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#,
-    )
-});
-
 /// The sweep's Redis state.
 #[derive(Debug, Clone)]
 pub struct ReconcileStore {
@@ -232,7 +222,7 @@ impl ReconcileStore {
 
     /// Releases the lock if `token` still holds it.
     pub async fn release_lock(&self, token: &str) -> redis::RedisResult<()> {
-        let _: i64 = RELEASE
+        let _: i64 = crate::redis_store::RELEASE_IF_HELD
             .key(self.key("lock"))
             .arg(token)
             .invoke_async(&mut self.store.conn())

@@ -2,7 +2,10 @@
 //! key namespace), so `ApprovalStore`, the lifecycle, routing and waiting-list stores are not
 //! the same struct written four times.
 
+use std::sync::LazyLock;
+
 use redis::aio::ConnectionManager;
+use redis::Script;
 
 use crate::queue::Keys;
 
@@ -42,3 +45,15 @@ impl RedisStore {
         &self.keys
     }
 }
+
+/// Deletes a token lock only while it still holds the caller's token (KEYS: the lock; ARGV:
+/// the token): a holder whose lock expired and was taken never releases its successor's.
+/// Returns 1 when deleted.
+pub static RELEASE_IF_HELD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#,
+    )
+});

@@ -7,12 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// An environment map from `(name, value)` pairs (worker env, [`crate::pipeline`] options).
-pub fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+pub use copydesk::config::env_of as env;
 
 /// Where a child's stderr goes: inherited when `TEST_LOG` is set, else nowhere.
 pub fn test_log_stderr() -> Stdio {

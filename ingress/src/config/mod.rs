@@ -153,17 +153,9 @@ impl IngressConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    /// An environment of `pairs` (the config sections' tests share it).
-    pub(super) fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    pub(super) use copydesk::config::env_of as env;
 
     #[test]
     fn defaults_apply_when_only_required_variables_are_set() {

@@ -312,16 +312,9 @@ pub fn redis_is_unreachable(error: &QueueError) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use copydesk::config::env_of as env;
 
     #[test]
     fn no_spool_dir_means_no_spool() {

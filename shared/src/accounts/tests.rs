@@ -1,15 +1,8 @@
 //! Unit tests of the accounts file and the one-account shorthand.
 
-use std::collections::HashMap;
-
 use super::*;
 
-fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
+use crate::config::env_of as env;
 
 const TOKEN_A: &str = "legacy-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const TOKEN_B: &str = "legacy-token-bbbbbbbbbbbbbbbbbbbbbbbbbbbb";

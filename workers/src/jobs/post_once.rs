@@ -12,13 +12,11 @@
 //! - **Post** only when the look found nothing (and the caller's check says go), then
 //!   **record** (the caller's store) while still holding the lock.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use copydesk::chatwoot::{ChatwootClient, ChatwootError, Message, MessagePage, NewMessage};
 use copydesk::queue::{JobError, QueueClient};
 use redis::aio::ConnectionManager;
-use redis::Script;
 
 use super::{chatwoot_failure, chatwoot_post_failure};
 
@@ -37,16 +35,6 @@ fn lock_ttl() -> Duration {
         .map_or(LOCK_TTL, |timeout| timeout.min(LOCK_TTL))
         .max(Duration::from_millis(100))
 }
-
-/// Deletes the lock only if it still holds this holder's token.
-static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"#,
-    )
-});
 
 /// What the caller decides after the look found no earlier post.
 #[derive(Debug)]
@@ -218,7 +206,7 @@ impl PostLock {
 
     /// Releases the lock if it is still ours (a failure only leaves it to expire).
     async fn release(mut self) {
-        let released: Result<i64, _> = RELEASE
+        let released: Result<i64, _> = copydesk::redis_store::RELEASE_IF_HELD
             .key(&self.key)
             .arg(&self.token)
             .invoke_async(&mut self.conn)

@@ -154,16 +154,10 @@ fn default_dir() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use copydesk::config::env_of as env;
 
     #[test]
     fn no_configuration_means_the_sample_folder() {

@@ -121,14 +121,8 @@ fn accounts(env: &dyn EnvSource) -> Result<Option<Vec<i64>>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use copydesk::config::env_of as env;
 
     #[test]
     fn defaults_and_overrides() {
