@@ -17,6 +17,7 @@ mod operator_loop;
 mod ops_api;
 mod pipeline;
 mod queue_layer;
+mod redis_tls;
 mod replies;
 mod retention;
 mod spool;
