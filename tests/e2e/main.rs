@@ -11,6 +11,7 @@ mod chatwoot_limits;
 mod dead_letter_bounds;
 mod fencing;
 mod ingress;
+mod job_deadline;
 mod legacy_webhooks;
 mod lifecycle;
 mod operator_loop;
