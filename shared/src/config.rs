@@ -3,6 +3,7 @@
 //! Each binary composes the sections it needs; each section has a `from_env()` whose error
 //! names the variable and says what is wrong with it. Config is read once in `main`.
 
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -139,6 +140,11 @@ pub struct RedisConfig {
     /// (`COPYDESK_RETENTION_DAYS`, default 30; `COPYDESK_RETENTION_SECS` wins, for tests):
     /// see `copydesk::retention`.
     pub retention: Duration,
+    /// `REDIS_CA_FILE`: PEM file of the certificate authority (or authorities) that signed the
+    /// Redis server's certificate, for a `rediss://` URL to a Redis with a private CA. Unset,
+    /// the server is checked against the Mozilla roots (webpki-roots), as public managed Redis
+    /// services need. Only with `rediss://`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -164,11 +170,64 @@ impl RedisConfig {
             .get("COPYDESK_KEY_PREFIX")
             .unwrap_or_else(|| "copydesk".into());
         let retention = retention_from_env(env)?;
-        Ok(Self {
+        let config = Self {
             url,
             key_prefix,
             retention,
-        })
+            ca_file: env.get("REDIS_CA_FILE").map(PathBuf::from),
+        };
+        // A CA file that cannot be read or holds no certificate is reported here, naming the
+        // variable, rather than at the first connection.
+        config.client()?;
+        Ok(config)
+    }
+
+    /// A Redis client for [`Self::url`]: TLS (rustls) for `rediss://`, trusting
+    /// [`Self::ca_file`] when set. Nothing is sent until a connection is asked for.
+    pub fn client(&self) -> Result<redis::Client, ConfigError> {
+        let Some(ca_file) = &self.ca_file else {
+            return redis::Client::open(self.url.as_str()).map_err(|e| ConfigError::Invalid {
+                var: "REDIS_URL",
+                value: self.redacted_url(),
+                reason: e.to_string(),
+            });
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            var: "REDIS_CA_FILE",
+            value: ca_file.display().to_string(),
+            reason,
+        };
+        if !self.url.starts_with("rediss://") {
+            return Err(invalid(format!(
+                "a CA file is only used over TLS, but REDIS_URL ({}) is not a rediss:// URL",
+                self.redacted_url()
+            )));
+        }
+        let pem = std::fs::read(ca_file).map_err(|e| invalid(format!("cannot be read: {e}")))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(invalid("holds no PEM certificate".into()));
+        }
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        redis::Client::build_with_tls(self.url.as_str(), certificates)
+            .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// What to check when Redis does not answer, for an error message: a plain `redis://`
+    /// client cannot talk to a TLS-only port (the server drops the connection), and a
+    /// `rediss://` client needs a server certificate it trusts.
+    pub fn connect_hint(&self) -> &'static str {
+        if self.url.starts_with("rediss://") {
+            "check REDIS_URL, that Redis is up and serves TLS on that port, and that its \
+             certificate is signed by the CA in REDIS_CA_FILE (or by a public CA when unset)"
+        } else if self.url.starts_with("redis://") {
+            "check REDIS_URL and that Redis is up; if that Redis port serves TLS only, use a \
+             rediss:// URL (and REDIS_CA_FILE for a private CA)"
+        } else {
+            "check REDIS_URL and that Redis is up"
+        }
     }
 
     /// The URL with any password replaced by `***` (for messages and logs).
@@ -182,6 +241,7 @@ impl std::fmt::Debug for RedisConfig {
         f.debug_struct("RedisConfig")
             .field("url", &self.redacted_url())
             .field("key_prefix", &self.key_prefix)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -299,6 +359,38 @@ mod tests {
         );
         let config = config_ok("redis://127.0.0.1:6379");
         assert_eq!(config.redacted_url(), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn a_ca_file_that_cannot_be_used_is_a_config_error_naming_it() {
+        let env = |url: &str, ca: &str| -> HashMap<String, String> {
+            [
+                ("REDIS_URL".to_owned(), url.to_owned()),
+                ("REDIS_CA_FILE".to_owned(), ca.to_owned()),
+            ]
+            .into()
+        };
+        let missing = "/nonexistent/copydesk-redis-ca.pem";
+        for (url, ca, why) in [
+            ("rediss://redis:6380", missing, "cannot be read"),
+            ("redis://redis:6379", missing, "not a rediss:// URL"),
+            (
+                "rediss://redis:6380",
+                "/dev/null",
+                "holds no PEM certificate",
+            ),
+        ] {
+            let error = RedisConfig::from_env(&env(url, ca)).expect_err("an unusable CA file");
+            let printed = error.to_string();
+            assert!(printed.contains("REDIS_CA_FILE"), "{printed}");
+            assert!(printed.contains(why), "{printed}");
+        }
+        let plain = config_ok("rediss://redis:6380");
+        assert_eq!(plain.ca_file, None);
+        assert!(plain.connect_hint().contains("REDIS_CA_FILE"));
+        assert!(config_ok("redis://redis:6379")
+            .connect_hint()
+            .contains("rediss://"));
     }
 
     fn config_ok(url: &str) -> RedisConfig {

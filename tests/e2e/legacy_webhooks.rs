@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use copydesk::accounts::{Account, Accounts};
 use copydesk::chatwoot::{ChatwootClient, ConversationStatus};
-use copydesk::config::RedisConfig;
 use copydesk::jobs::{AssignConversation, AssignReason, JobMeta};
 use copydesk::queue::{JobAttempt, QueueClient};
 use copydesk::signature::parse_secrets;
@@ -178,13 +177,9 @@ async fn assigner_on_pending(
         }
     }
     let fake = FakeChatwoot::start(seed).await;
-    let queue = QueueClient::build(&RedisConfig {
-        url: redis.url(),
-        key_prefix: unique_prefix("bot"),
-        retention: copydesk::retention::DEFAULT_RETENTION,
-    })
-    .await
-    .expect("queue client");
+    let queue = QueueClient::build(&redis.redis_config(&unique_prefix("bot")))
+        .await
+        .expect("queue client");
     let chatwoot = ChatwootClient::new(&fake.client_config()).expect("client");
     let text = std::fs::read_to_string(demo_routing_file()).expect("routing file");
     let table = RoutingTable::from_toml_str(&text, "demo routing").expect("valid table");

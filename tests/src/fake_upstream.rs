@@ -1,7 +1,9 @@
 //! A fake of the two upstream servers a production fleet may use, on one local port: a
 //! LlamaIndex-style retriever (`POST /retrieve`, answering plain `NodeWithScore`s) and an
 //! OpenAI-compatible model server (`GET /v1/models`, `POST /v1/chat/completions`). It
-//! records every request so tests can count retrievals and model calls.
+//! records every request so tests can count retrievals and model calls. A chat completion
+//! whose prompt holds [`STALL_MARKER`] is recorded and never answered (until the fake stops):
+//! a model server that hangs.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The model name the fake serves.
 pub const FAKE_MODEL: &str = "fake-model";
+
+/// A chat completion whose request holds this text is held forever, unanswered.
+pub const STALL_MARKER: &str = "stallmarker-never-answer";
 
 /// One recorded request.
 #[derive(Debug, Clone)]
@@ -57,9 +62,9 @@ impl FakeUpstream {
                         Err(_) => continue,
                     },
                 };
-                let seen = seen.clone();
+                let (seen, stop) = (seen.clone(), until.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(seen.clone(), req));
+                    let service = service_fn(move |req| handle(seen.clone(), stop.clone(), req));
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -83,6 +88,14 @@ impl FakeUpstream {
         format!("http://{}/v1", self.addr)
     }
 
+    /// The chat completions held unanswered so far ([`STALL_MARKER`]).
+    pub fn stalled_completions(&self) -> usize {
+        self.requests_to("POST", "/v1/chat/completions")
+            .iter()
+            .filter(|r| r.body.to_string().contains(STALL_MARKER))
+            .count()
+    }
+
     /// Every request so far to `method path`.
     pub fn requests_to(&self, method: &str, path: &str) -> Vec<UpstreamRequest> {
         self.requests
@@ -103,6 +116,7 @@ impl Drop for FakeUpstream {
 
 async fn handle(
     seen: Arc<Mutex<Vec<UpstreamRequest>>>,
+    stop: CancellationToken,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = request.method().to_string();
@@ -114,11 +128,16 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let stall = path == "/v1/chat/completions" && body.to_string().contains(STALL_MARKER);
     seen.lock().expect("lock").push(UpstreamRequest {
         method: method.clone(),
         path: path.clone(),
         body,
     });
+    if stall {
+        // A model server that hangs: no answer, the connection held open.
+        stop.cancelled().await;
+    }
     let answer = match (method.as_str(), path.as_str()) {
         ("POST", "/retrieve") => json!({"nodes": [{
             "node": {

@@ -31,6 +31,7 @@ pub fn test_config(redis_url: &str, prefix: &str) -> IngressConfig {
             url: redis_url.to_owned(),
             key_prefix: prefix.to_owned(),
             retention: copydesk::retention::DEFAULT_RETENTION,
+            ca_file: None,
         },
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         // `/metrics` is served only here, never on the webhook listener.
@@ -85,7 +86,7 @@ pub struct TestIngress {
     pub secret: String,
     /// Signs and posts webhooks with [`TEST_SECRET`].
     pub sender: WebhookSender,
-    redis_url: String,
+    redis: RedisConfig,
     shutdown: CancellationToken,
     task: Option<JoinHandle<ShutdownOutcome>>,
 }
@@ -100,7 +101,7 @@ pub async fn spawn_ingress_with(config: IngressConfig) -> TestIngress {
     if std::env::var_os("TEST_LOG").is_some() {
         copydesk::telemetry::init();
     }
-    let redis_url = config.redis.url.clone();
+    let redis = config.redis.clone();
     let prefix = config.redis.key_prefix.clone();
     let app = Application::build(config)
         .await
@@ -127,7 +128,7 @@ pub async fn spawn_ingress_with(config: IngressConfig) -> TestIngress {
         http,
         secret: TEST_SECRET.to_owned(),
         sender,
-        redis_url,
+        redis,
         shutdown,
         task: Some(task),
     }
@@ -189,7 +190,7 @@ impl TestIngress {
 
     /// The job payloads waiting on `queue`'s stream, oldest first (`XRANGE - +`).
     pub async fn queued_jobs(&self, queue: &str) -> Vec<Value> {
-        let client = redis::Client::open(self.redis_url.as_str()).expect("a valid Redis URL");
+        let client = self.redis.client().expect("a valid Redis config");
         let mut conn = client
             .get_multiplexed_async_connection()
             .await

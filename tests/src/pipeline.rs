@@ -71,6 +71,8 @@ pub struct PipelineOptions {
     /// The ingress enqueues a customer's messages as bursts (off by default: every message is
     /// drafted at once); the knowledge workers get the same `COPYDESK_BURST_*` settings.
     pub burst: copydesk::queue::Burst,
+    /// Redis speaks TLS only (`rediss://` with a test CA, [`RedisServer::start_tls`]).
+    pub tls_redis: bool,
 }
 
 impl PipelineOptions {
@@ -89,6 +91,12 @@ impl PipelineOptions {
     /// Starts Redis with AOF on ([`Self::durable_redis`]).
     pub fn durable(mut self) -> Self {
         self.durable_redis = true;
+        self
+    }
+
+    /// Runs on a TLS-only Redis ([`Self::tls_redis`]).
+    pub fn tls_redis(mut self) -> Self {
+        self.tls_redis = true;
         self
     }
 
@@ -114,6 +122,7 @@ impl Default for PipelineOptions {
             durable_redis: false,
             console_frame_ancestors: None,
             burst: copydesk::queue::Burst::OFF,
+            tls_redis: false,
         }
     }
 }
@@ -149,14 +158,16 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Starts everything with `options`.
     pub async fn start(options: PipelineOptions) -> anyhow::Result<Self> {
-        let TestBed { redis, prefix } = if options.durable_redis {
+        let TestBed { redis, prefix } = if options.tls_redis {
+            TestBed::with_redis("pipeline", RedisServer::start_tls())
+        } else if options.durable_redis {
             TestBed::start_durable("pipeline")
         } else {
             TestBed::start("pipeline")
         };
         let chatwoot = FakeChatwoot::start(options.seed).await;
-        let mut env = HashMap::from([
-            ("REDIS_URL".to_owned(), redis.url()),
+        let mut env: HashMap<String, String> = redis.env().into_iter().collect();
+        env.extend([
             ("COPYDESK_KEY_PREFIX".to_owned(), prefix.clone()),
             ("CHATWOOT_BASE_URL".to_owned(), chatwoot.base_url()),
             ("CHATWOOT_API_TOKEN".to_owned(), chatwoot.token().to_owned()),
@@ -189,6 +200,7 @@ impl Pipeline {
         );
         env.extend(options.env);
         let mut config = test_config(&redis.url(), &prefix);
+        config.redis = redis.redis_config(&prefix);
         config.burst = options.burst;
         if options.ops || options.console_frame_ancestors.is_some() {
             config = with_ops(config);
@@ -235,11 +247,7 @@ impl Pipeline {
 
     /// The Redis config the fleet uses.
     pub fn redis_config(&self) -> RedisConfig {
-        RedisConfig {
-            url: self.redis.url(),
-            key_prefix: self.queue.keys().prefix().to_owned(),
-            retention: copydesk::retention::DEFAULT_RETENTION,
-        }
+        self.redis.redis_config(self.queue.keys().prefix())
     }
 
     /// The customer writes `text` in `conversation_id` (stored in the fake Chatwoot) and

@@ -1,10 +1,16 @@
 //! A private `redis-server` for tests: started on a free port, with its files under
 //! `target/test-redis/`, killed on drop. Tests never touch a Redis they did not start.
+//!
+//! [`RedisServer::start_tls`] serves TLS only (`rediss://`), with a CA and a server
+//! certificate made for the test (rcgen): [`RedisServer::redis_config`] and
+//! [`RedisServer::client`] trust that CA, as `REDIS_CA_FILE` makes Copydesk do.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use copydesk::config::RedisConfig;
 
 /// How long a fresh `redis-server` may take to answer `PING`.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(10);
@@ -16,6 +22,52 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     appendonly: bool,
+    tls: Option<TlsFiles>,
+}
+
+/// The PEM files of a TLS test server, under its directory.
+#[derive(Debug, Clone)]
+struct TlsFiles {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TlsFiles {
+    /// A fresh CA and a certificate it signed for `127.0.0.1` and `localhost`, written
+    /// under `dir`.
+    fn generate(dir: &std::path::Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("a CA key can be generated");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("copydesk test CA {}", dir.display()),
+        );
+        let ca_cert = ca_params.self_signed(&ca_key).expect("the CA signs itself");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().expect("a server key can be generated");
+        let server_params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+                .expect("server params");
+        let server_cert = server_params
+            .signed_by(&server_key, &issuer)
+            .expect("the CA signs the server certificate");
+        let files = Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server-key.pem"),
+        };
+        for (path, pem) in [
+            (&files.ca, ca_cert.pem()),
+            (&files.cert, server_cert.pem()),
+            (&files.key, server_key.serialize_pem()),
+        ] {
+            std::fs::write(path, pem).expect("test TLS files can be written");
+        }
+        files
+    }
 }
 
 impl RedisServer {
@@ -30,18 +82,31 @@ impl RedisServer {
         Self::start_with(true)
     }
 
+    /// Starts a server that speaks TLS only (`--port 0 --tls-port …`), with a certificate
+    /// for `127.0.0.1` signed by a CA made for this server ([`Self::ca_file`]); clients are
+    /// not asked for certificates. [`Self::url`] is `rediss://…`.
+    pub fn start_tls() -> Self {
+        Self::start_as(false, true)
+    }
+
     fn start_with(appendonly: bool) -> Self {
+        Self::start_as(appendonly, false)
+    }
+
+    fn start_as(appendonly: bool, tls: bool) -> Self {
         let port = free_port();
         let dir = target_dir()
             .join("test-redis")
             .join(format!("{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("test redis dir can be created under target/");
+        let tls = tls.then(|| TlsFiles::generate(&dir));
         let mut server = Self {
             child: None,
             port,
             dir,
             appendonly,
+            tls,
         };
         server.spawn();
         server
@@ -49,9 +114,23 @@ impl RedisServer {
 
     fn spawn(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .arg("--bind")
+        match &self.tls {
+            None => cmd.arg("--port").arg(self.port.to_string()),
+            Some(tls) => cmd
+                .arg("--port")
+                .arg("0")
+                .arg("--tls-port")
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&tls.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.ca)
+                .arg("--tls-auth-clients")
+                .arg("no"),
+        };
+        cmd.arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
             .arg(&self.dir)
@@ -78,11 +157,9 @@ impl RedisServer {
     fn wait_ready(&self) {
         let deadline = Instant::now() + STARTUP_DEADLINE;
         loop {
-            if let Ok(client) = redis::Client::open(self.url()) {
-                if let Ok(mut conn) = client.get_connection() {
-                    if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                        return;
-                    }
+            if let Ok(mut conn) = self.client().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut conn).is_ok() {
+                    return;
                 }
             }
             assert!(
@@ -94,9 +171,53 @@ impl RedisServer {
         }
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// `redis://127.0.0.1:<port>`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// `redis://127.0.0.1:<port>` whatever the server speaks: for tests of a plain client
+    /// against a TLS server.
+    pub fn plain_url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The PEM file of the CA that signed a TLS server's certificate (`REDIS_CA_FILE`).
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|tls| tls.ca.clone())
+    }
+
+    /// The environment a Copydesk process needs to reach this server: `REDIS_URL`, and
+    /// `REDIS_CA_FILE` for a TLS server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("REDIS_URL".to_owned(), self.url())];
+        if let Some(ca) = self.ca_file() {
+            env.push(("REDIS_CA_FILE".to_owned(), ca.display().to_string()));
+        }
+        env
+    }
+
+    /// The Redis config of a Copydesk component on this server under `key_prefix` (trusting
+    /// the test CA for a TLS server).
+    pub fn redis_config(&self, key_prefix: &str) -> RedisConfig {
+        RedisConfig {
+            url: self.url(),
+            key_prefix: key_prefix.to_owned(),
+            retention: copydesk::retention::DEFAULT_RETENTION,
+            ca_file: self.ca_file(),
+        }
+    }
+
+    /// A client of this server (TLS with the test CA for a TLS server).
+    pub fn client(&self) -> redis::Client {
+        self.redis_config("")
+            .client()
+            .expect("the test Redis config is valid")
     }
 
     /// The port it listens on.
@@ -125,8 +246,8 @@ impl RedisServer {
 
     /// A blocking connection for assertions.
     pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .and_then(|c| c.get_connection())
+        self.client()
+            .get_connection()
             .expect("test redis accepts connections")
     }
 }

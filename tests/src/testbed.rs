@@ -37,7 +37,8 @@ impl TestBed {
         Self::with_redis(label, RedisServer::start_durable())
     }
 
-    fn with_redis(label: &str, redis: RedisServer) -> Self {
+    /// Test logging, `redis` and a fresh prefix.
+    pub fn with_redis(label: &str, redis: RedisServer) -> Self {
         init_test_tracing();
         Self {
             redis,
@@ -52,17 +53,13 @@ impl TestBed {
 
     /// Redis URL and prefix, as every Copydesk component takes them.
     pub fn redis_config(&self) -> RedisConfig {
-        RedisConfig {
-            url: self.redis.url(),
-            key_prefix: self.prefix.clone(),
-            retention: copydesk::retention::DEFAULT_RETENTION,
-        }
+        self.redis.redis_config(&self.prefix)
     }
 
     /// An async connection of its own to the private Redis, for assertions.
     pub async fn redis_async(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis.url())
-            .expect("the test Redis URL is valid")
+        self.redis
+            .client()
             .get_multiplexed_async_connection()
             .await
             .expect("the test Redis accepts connections")
@@ -77,7 +74,10 @@ impl TestBed {
 
     /// The test ingress config against this Redis and prefix ([`test_config`]).
     pub fn ingress_config(&self) -> IngressConfig {
-        test_config(&self.redis.url(), &self.prefix)
+        IngressConfig {
+            redis: self.redis_config(),
+            ..test_config(&self.redis.url(), &self.prefix)
+        }
     }
 
     /// A fresh test bed (see [`Self::start`]) and the real ingress on it.

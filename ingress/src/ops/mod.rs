@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use copydesk::queue::{DeadLetters, QueueClient, QueueError};
+use copydesk::queue::{DeadLetters, QueueClient};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
@@ -109,7 +109,7 @@ impl OpsServer {
             return Err(StartupError::OpsTokenMissing);
         }
         let listener = Listener::bind("ops", config.listen).await?;
-        let redis = redis::Client::open(queue.url()).map_err(QueueError::from)?;
+        let redis = queue.redis_client();
         let state = OpsState {
             queue: queue.clone(),
             operator: copydesk::operator::Operator::new(queue.clone()),

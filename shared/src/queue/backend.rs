@@ -57,7 +57,7 @@ impl<J: Job> StreamsBackend<J> {
     /// A backend for `J::QUEUE` on the client's Redis and prefix. Nothing is sent to Redis
     /// until the worker polls it.
     pub fn new(client: &QueueClient, settings: QueueSettings) -> Result<Self, QueueError> {
-        let redis = redis::Client::open(client.url())?;
+        let redis = client.redis_client();
         let consumer = settings
             .consumer_name
             .clone()

@@ -97,6 +97,7 @@ impl NewJob {
 #[derive(Clone)]
 pub struct QueueClient {
     conn: ConnectionManager,
+    client: redis::Client,
     keys: Keys,
     dedupe_ttl: Duration,
     url: String,
@@ -117,15 +118,16 @@ impl QueueClient {
     /// re-made after failures, so a process can start (and answer `/readyz` 503) while Redis
     /// is down.
     pub async fn build(config: &RedisConfig) -> Result<Self, QueueError> {
-        let client = redis::Client::open(config.url.as_str())?;
+        let client = config.client()?;
         let manager_config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager_config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)?;
         Ok(Self {
             conn,
+            client,
             keys: Keys::new(config.key_prefix.clone()),
             dedupe_ttl: DEFAULT_DEDUPE_TTL,
             url: config.url.clone(),
@@ -155,6 +157,12 @@ impl QueueClient {
     /// The Redis URL (without change; may hold a password, never log it).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The Redis client (TLS set up for `rediss://`), for components that open connections of
+    /// their own (blocking reads, event streams).
+    pub fn redis_client(&self) -> redis::Client {
+        self.client.clone()
     }
 
     /// The shared connection, for stores built on the same Redis (approvals, dead letters).

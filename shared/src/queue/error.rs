@@ -33,4 +33,7 @@ pub enum QueueError {
         /// The policy Redis reported.
         policy: String,
     },
+    /// The Redis settings cannot be used (a bad URL or `REDIS_CA_FILE`).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }

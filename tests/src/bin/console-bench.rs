@@ -100,12 +100,7 @@ async fn main() -> anyhow::Result<()> {
         .ops_addr
         .ok_or_else(|| anyhow::anyhow!("no ops listener"))?;
     let base = format!("http://{ops}");
-    let queue = copydesk::queue::QueueClient::build(&copydesk::config::RedisConfig {
-        url: redis.url(),
-        key_prefix: prefix,
-        retention: copydesk::retention::DEFAULT_RETENTION,
-    })
-    .await?;
+    let queue = copydesk::queue::QueueClient::build(&redis.redis_config(&prefix)).await?;
     let store = ApprovalStore::for_queue(&queue);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         url: args.redis_url.clone(),
         key_prefix: args.prefix.clone(),
         retention: copydesk::retention::DEFAULT_RETENTION,
+        ca_file: None,
     };
     let client = QueueClient::build(&config).await?;
     let settings = QueueSettings {

@@ -249,9 +249,12 @@ async fn queue_client() -> anyhow::Result<QueueClient> {
     let client = QueueClient::build(&config)
         .await
         .with_context(|| format!("connecting to Redis at {}", config.redacted_url()))?;
-    client
-        .ping()
-        .await
-        .with_context(|| format!("Redis at {} does not answer", config.redacted_url()))?;
+    client.ping().await.with_context(|| {
+        format!(
+            "Redis at {} does not answer: {}",
+            config.redacted_url(),
+            config.connect_hint()
+        )
+    })?;
     Ok(client)
 }

@@ -83,8 +83,9 @@ impl Fleet {
             .with_context(|| format!("connecting to Redis at {}", redis.redacted_url()))?;
         queue.ping().await.with_context(|| {
             format!(
-                "Redis at {} does not answer: check REDIS_URL and that Redis is up",
-                redis.redacted_url()
+                "Redis at {} does not answer: {}",
+                redis.redacted_url(),
+                redis.connect_hint()
             )
         })?;
         copydesk::queue::policy::enforce_eviction_policy(&queue, allow_eviction).await?;
