@@ -236,5 +236,8 @@ fn a_trace_context_round_trips_and_a_meta_without_one_decodes() {
     let job = round_trip::<PostNote>(without);
     assert_eq!(job.meta.traceparent, None);
     assert_eq!(job.meta.tracestate, None);
-    assert!(!without.contains("traceparent"), "an absent context is not written");
+    assert!(
+        !without.contains("traceparent"),
+        "an absent context is not written"
+    );
 }

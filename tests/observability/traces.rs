@@ -28,10 +28,14 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 use tokio::net::TcpListener;
 
+use copydesk_testkit::process::{role_command, TestProcess};
+use copydesk_testkit::redis_server::free_port;
+
 use crate::harness::{start_ingress, start_role, wait_http_ok, Proc};
 
 const WAIT: Duration = Duration::from_secs(90);
-const ROLES: [&str; 3] = ["knowledge", "drafter", "notes"];
+/// The roles started with `start_role` (notes is started apart, logging to a file).
+const ROLES: [&str; 2] = ["knowledge", "drafter"];
 /// The job spans of a message's way to its private note (their names are the queues').
 const STAGES: [&str; 3] = ["lookup_knowledge", "generate_draft", "post_note"];
 
@@ -190,7 +194,20 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
     let spool = std::env::temp_dir().join(format!("copydesk-spool-{}", ulid::Ulid::new()));
     let ingress = start_ingress(&env, &spool);
     let workers: Vec<Proc> = ROLES.iter().map(|r| start_role(r, &env)).collect();
+    // The notes process logs JSON lines at info into a file, to find the trace id in them.
+    let log_path = std::env::temp_dir().join(format!("copydesk-notes-{}.log", ulid::Ulid::new()));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let notes_port = free_port();
+    let mut command = role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), "notes", &env);
+    command
+        .env("COPYDESK_METRICS_LISTEN", format!("127.0.0.1:{notes_port}"))
+        .env("RUST_LOG", "info")
+        .env("COPYDESK_LOG_FORMAT", "json")
+        .stderr(log);
+    let notes = TestProcess::spawn(&mut command, "notes");
+    let notes_metrics = format!("http://127.0.0.1:{notes_port}/metrics");
     wait_http_ok(&http, &ingress.proc.metrics_url(), WAIT).await;
+    wait_http_ok(&http, &notes_metrics, WAIT).await;
     for worker in &workers {
         wait_http_ok(&http, &worker.metrics_url(), WAIT).await;
     }
@@ -242,6 +259,17 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
             && s.name == "create_message"),
         "a Chatwoot client span of the notes process: {trace:#?}"
     );
+    // Log lines written inside the trace's spans carry its id.
+    let hex: String = trace_id.iter().map(|b| format!("{b:02x}")).collect();
+    let logged = std::fs::read_to_string(&log_path).expect("notes log");
+    let _ = std::fs::remove_file(&log_path);
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.starts_with(&format!(r#"{{"trace_id":"{hex}","#))),
+        "a notes log line carries trace_id {hex}:\n{logged}"
+    );
+    drop(notes);
     let per_service: HashMap<&str, usize> = trace.iter().fold(HashMap::new(), |mut m, s| {
         *m.entry(s.service.as_str()).or_default() += 1;
         m
