@@ -41,7 +41,8 @@ pub async fn run_from_env() -> anyhow::Result<()> {
     use anyhow::Context as _;
     let config =
         IngressConfig::from_env(&copydesk::config::ProcessEnv).context("invalid configuration")?;
-    copydesk::telemetry::init();
+    // Kept to the end: dropping it flushes the spans still buffered.
+    let _traces = copydesk::telemetry::init_service("copydesk-ingress");
     let shutdown = copydesk::shutdown::signal_token();
     let app = Application::build(config)
         .await

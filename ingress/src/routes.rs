@@ -13,6 +13,7 @@ use copydesk::metrics::WEBHOOKS_TOTAL;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use tracing::Instrument as _;
 
 use crate::error::IngressError;
 use crate::response::json;
@@ -72,14 +73,33 @@ async fn receive_webhook(
     } else {
         "webhooks"
     };
+    // The root span of the message's trace: the jobs routed below carry its context.
+    let span = tracing::info_span!(
+        "webhook",
+        otel.name = route,
+        otel.kind = "server",
+        route,
+        event = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+    );
     let (event, result) = match legacy_token {
-        None => webhook::receive(state, request).await,
-        Some(token) => webhook::receive_legacy(state, request, token).await,
+        None => {
+            webhook::receive(state, request)
+                .instrument(span.clone())
+                .await
+        }
+        Some(token) => {
+            webhook::receive_legacy(state, request, token)
+                .instrument(span.clone())
+                .await
+        }
     };
     let outcome = match &result {
         Ok(accepted) => accepted.outcome(),
         Err(error) => error.outcome(),
     };
+    span.record("event", event).record("outcome", outcome);
+    let _entered = span.enter();
     metrics::counter!(WEBHOOKS_TOTAL, "event" => event, "outcome" => outcome).increment(1);
     match result {
         Ok(accepted) => {

@@ -20,6 +20,8 @@ pub trait Job: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'sta
     fn job_id(&self) -> String;
     /// Where the job came from.
     fn meta(&self) -> &JobMeta;
+    /// Where the job came from, to stamp the trace context of the span enqueueing it.
+    fn meta_mut(&mut self) -> &mut JobMeta;
     /// Jobs with the same burst key enqueued within a burst window replace each other: only
     /// the last one runs, once the burst is quiet (see `Burst` in the queue layer). `None`
     /// (the default): every job runs.
@@ -36,6 +38,26 @@ pub struct JobMeta {
     pub delivery_id: DeliveryId,
     /// Unix time in milliseconds when the ingress received the webhook.
     pub received_at_ms: i64,
+    /// W3C `traceparent` of the span that enqueued this job (absent when traces are not
+    /// exported, and in payloads written before traces existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// W3C `tracestate` travelling with [`JobMeta::traceparent`], when not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
+}
+
+impl JobMeta {
+    /// Provenance of a chain started by `delivery_id` at `received_at_ms`, with no trace
+    /// context yet (the queue layer stamps the current span's when the job is encoded).
+    pub fn new(delivery_id: DeliveryId, received_at_ms: i64) -> Self {
+        Self {
+            delivery_id,
+            received_at_ms,
+            traceparent: None,
+            tracestate: None,
+        }
+    }
 }
 
 /// The customer who wrote a message, as far as the pipeline needs to know them.
@@ -84,6 +106,9 @@ impl Job for LookupKnowledge {
     }
     fn meta(&self) -> &JobMeta {
         &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut JobMeta {
+        &mut self.meta
     }
     /// A customer's messages in one conversation come in bursts ("hi" / "my AN-6 line leaks"
     /// / "at the carb"): one draft answers the burst.
@@ -137,6 +162,9 @@ impl Job for GenerateDraft {
     fn meta(&self) -> &JobMeta {
         &self.message.meta
     }
+    fn meta_mut(&mut self) -> &mut JobMeta {
+        &mut self.message.meta
+    }
 }
 
 /// Post an approval item's draft as a private note: the payload of `post_note`.
@@ -160,6 +188,9 @@ impl Job for PostNote {
     fn meta(&self) -> &JobMeta {
         &self.meta
     }
+    fn meta_mut(&mut self) -> &mut JobMeta {
+        &mut self.meta
+    }
 }
 
 /// Post an approved (or edited, or operator-written) reply publicly: the payload of `send_reply`.
@@ -182,6 +213,9 @@ impl Job for SendReply {
     }
     fn meta(&self) -> &JobMeta {
         &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut JobMeta {
+        &mut self.meta
     }
 }
 
@@ -246,6 +280,9 @@ impl Job for AssignConversation {
     }
     fn meta(&self) -> &JobMeta {
         &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut JobMeta {
+        &mut self.meta
     }
 }
 
@@ -320,6 +357,9 @@ impl Job for TrackConversation {
     }
     fn meta(&self) -> &JobMeta {
         &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut JobMeta {
+        &mut self.meta
     }
 }
 

@@ -196,10 +196,7 @@ impl Operator {
         decision: &Decision,
     ) -> Result<Option<EnqueueOutcome>, OperatorError> {
         let doc = &item.doc;
-        let meta = JobMeta {
-            delivery_id: DeliveryId::for_operator(&doc.id),
-            received_at_ms: now_ms(),
-        };
+        let meta = JobMeta::new(DeliveryId::for_operator(&doc.id), now_ms());
         let (queue, result) = match decision {
             Decision::Escalate {
                 operator,

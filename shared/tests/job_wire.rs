@@ -221,3 +221,23 @@ fn old_status_strings_read_as_statuses_and_unknown_ones_survive() {
         }
     );
 }
+
+#[test]
+fn a_trace_context_round_trips_and_a_meta_without_one_decodes() {
+    const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let with = format!(
+        r#"{{"meta":{{"delivery_id":"3f1c2a9e-6b7d","received_at_ms":1785147895072,"traceparent":"{TRACEPARENT}","tracestate":"vendor=1"}},"account_id":1,"conversation_id":117,"approval_id":"1-117-4242"}}"#
+    );
+    let job = round_trip::<PostNote>(&with);
+    assert_eq!(job.meta.traceparent.as_deref(), Some(TRACEPARENT));
+    assert_eq!(job.meta.tracestate.as_deref(), Some("vendor=1"));
+
+    let without = fixture(PostNote::QUEUE, 0);
+    let job = round_trip::<PostNote>(without);
+    assert_eq!(job.meta.traceparent, None);
+    assert_eq!(job.meta.tracestate, None);
+    assert!(
+        !without.contains("traceparent"),
+        "an absent context is not written"
+    );
+}

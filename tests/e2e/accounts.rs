@@ -315,10 +315,10 @@ async fn each_accounts_messages_get_notes_and_replies_in_its_own_conversations_w
 async fn a_job_of_an_unconfigured_account_is_dead_lettered_naming_it_and_calls_nobody() {
     let t = TwoAccounts::start(true).await;
     let job = LookupKnowledge {
-        meta: JobMeta {
-            delivery_id: "accounts-test".parse().expect("a valid delivery id"),
-            received_at_ms: copydesk::approvals::now_ms(),
-        },
+        meta: JobMeta::new(
+            "accounts-test".parse().expect("a valid delivery id"),
+            copydesk::approvals::now_ms(),
+        ),
         account_id: copydesk::domain::AccountId::new(3),
         conversation_id: copydesk::domain::ConversationId::new(101),
         message_id: copydesk::domain::MessageId::new(77_001),

@@ -251,10 +251,7 @@ async fn deps(bed: &TestBed, fake: &FakeChatwoot) -> Deps {
 }
 
 fn meta(delivery: &str) -> JobMeta {
-    JobMeta {
-        delivery_id: delivery.parse().expect("a valid delivery id"),
-        received_at_ms: 0,
-    }
+    JobMeta::new(delivery.parse().expect("a valid delivery id"), 0)
 }
 
 fn first_attempt() -> JobAttempt {

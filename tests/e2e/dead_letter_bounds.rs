@@ -26,10 +26,7 @@ fn settings() -> QueueSettings {
 }
 
 fn meta(id: &str) -> JobMeta {
-    JobMeta {
-        delivery_id: format!("d-{id}").parse().expect("a valid delivery id"),
-        received_at_ms: 0,
-    }
+    JobMeta::new(format!("d-{id}").parse().expect("a valid delivery id"), 0)
 }
 
 fn note(id: &str) -> PostNote {

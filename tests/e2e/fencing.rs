@@ -109,12 +109,12 @@ async fn approved_reply(p: &Pipeline, approvals: &ApprovalStore, n: i64) -> (i64
         .expect("decide");
     assert!(matches!(decided, DecideOutcome::Applied(_)), "{decided:?}");
     let job = SendReply {
-        meta: JobMeta {
-            delivery_id: format!("ops:{}", doc.id)
+        meta: JobMeta::new(
+            format!("ops:{}", doc.id)
                 .parse()
                 .expect("a valid delivery id"),
-            received_at_ms: now,
-        },
+            now,
+        ),
         account_id: AccountId::new(account_id),
         conversation_id: ConversationId::new(conversation_id),
         approval_id: doc.id.parse().expect("a valid approval id"),
@@ -201,10 +201,7 @@ async fn a_consumer_whose_entry_was_reclaimed_stops_the_job_and_neither_renews_n
     let bed = TestBed::start("fence");
     let client = bed.queue().await;
     let job = PostNote {
-        meta: JobMeta {
-            delivery_id: "d-fence".parse().expect("a valid delivery id"),
-            received_at_ms: 0,
-        },
+        meta: JobMeta::new("d-fence".parse().expect("a valid delivery id"), 0),
         account_id: AccountId::new(1),
         conversation_id: ConversationId::new(2),
         approval_id: "1-2-3".parse().expect("a valid approval id"),

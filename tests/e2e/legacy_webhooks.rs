@@ -191,10 +191,7 @@ async fn assigner_on_pending(
 
 fn drafted_job() -> AssignConversation {
     AssignConversation {
-        meta: JobMeta {
-            delivery_id: "bot-test".parse().expect("a valid delivery id"),
-            received_at_ms: 0,
-        },
+        meta: JobMeta::new("bot-test".parse().expect("a valid delivery id"), 0),
         account_id: copydesk::domain::AccountId::new(1),
         conversation_id: copydesk::domain::ConversationId::new(101),
         reason: AssignReason::Drafted {

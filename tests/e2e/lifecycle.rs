@@ -121,12 +121,12 @@ impl Events {
     fn event(&mut self, at_ms: i64, change: ConversationChange) -> TrackConversation {
         self.n += 1;
         TrackConversation {
-            meta: JobMeta {
-                delivery_id: format!("d-{}-{}", self.conversation_id, self.n)
+            meta: JobMeta::new(
+                format!("d-{}-{}", self.conversation_id, self.n)
                     .parse()
                     .expect("a valid delivery id"),
-                received_at_ms: at_ms,
-            },
+                at_ms,
+            ),
             account_id: AccountId::new(ACCOUNT),
             conversation_id: ConversationId::new(self.conversation_id),
             occurred_at_ms: at_ms,

@@ -492,12 +492,12 @@ async fn dead_letters_are_listed_retried_and_deleted_through_the_api() {
     let ops = Ops::start("ops-dead").await;
     for approval in ["a", "b", "c"] {
         let job = PostNote {
-            meta: JobMeta {
-                delivery_id: format!("d-{approval}")
+            meta: JobMeta::new(
+                format!("d-{approval}")
                     .parse()
                     .expect("a valid delivery id"),
-                received_at_ms: 0,
-            },
+                0,
+            ),
             account_id: AccountId::new(1),
             conversation_id: ConversationId::new(2),
             approval_id: approval.parse().expect("a valid approval id"),

@@ -121,10 +121,7 @@ fn settings() -> QueueSettings {
 
 fn job(id: &str) -> PostNote {
     PostNote {
-        meta: JobMeta {
-            delivery_id: format!("d-{id}").parse().expect("a valid delivery id"),
-            received_at_ms: 0,
-        },
+        meta: JobMeta::new(format!("d-{id}").parse().expect("a valid delivery id"), 0),
         account_id: AccountId::new(1),
         conversation_id: ConversationId::new(2),
         approval_id: id.parse().expect("a valid approval id"),
@@ -899,10 +896,7 @@ async fn lease_renewal_keeps_a_long_job_from_running_twice() {
 async fn a_failed_enqueue_leaves_no_dedupe_key_behind_so_the_retry_is_not_a_duplicate() {
     let h = Harness::start("enqueue-atomic").await;
     let job = PostNote {
-        meta: JobMeta {
-            delivery_id: "d-atomic".parse().expect("a valid delivery id"),
-            received_at_ms: 0,
-        },
+        meta: JobMeta::new("d-atomic".parse().expect("a valid delivery id"), 0),
         account_id: AccountId::new(1),
         conversation_id: ConversationId::new(7),
         approval_id: "1-7-70".parse().expect("a valid approval id"),

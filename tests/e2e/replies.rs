@@ -40,12 +40,12 @@ async fn decide_and_send(p: &Pipeline, item: &ApprovalItem, decision: Decision) 
     };
     p.queue
         .enqueue(&SendReply {
-            meta: JobMeta {
-                delivery_id: format!("ops:{}", item.doc.id)
+            meta: JobMeta::new(
+                format!("ops:{}", item.doc.id)
                     .parse()
                     .expect("a valid delivery id"),
-                received_at_ms: copydesk::approvals::now_ms(),
-            },
+                copydesk::approvals::now_ms(),
+            ),
             account_id: AccountId::new(item.doc.account_id),
             conversation_id: ConversationId::new(item.doc.conversation_id),
             approval_id: item.doc.id.parse().expect("a valid approval id"),
@@ -277,12 +277,12 @@ async fn two_holders_of_one_send_reply_post_one_reply() {
         std::sync::Arc::new(ChatwootClient::new(&p.chatwoot.client_config()).expect("client"));
     let handler = send_reply::Handler::new(Deps::new(p.queue.clone(), None), client);
     let job = SendReply {
-        meta: JobMeta {
-            delivery_id: format!("ops:{}", item.doc.id)
+        meta: JobMeta::new(
+            format!("ops:{}", item.doc.id)
                 .parse()
                 .expect("a valid delivery id"),
-            received_at_ms: copydesk::approvals::now_ms(),
-        },
+            copydesk::approvals::now_ms(),
+        ),
         account_id: AccountId::new(item.doc.account_id),
         conversation_id: ConversationId::new(item.doc.conversation_id),
         approval_id: item.doc.id.parse().expect("a valid approval id"),

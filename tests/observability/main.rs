@@ -10,6 +10,7 @@
 
 mod dashboard;
 mod harness;
+mod traces;
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;

@@ -316,6 +316,9 @@ impl ChatwootClient {
     /// (anything but `GET`) is sent only while the running job still holds its lease
     /// ([`crate::queue::ensure_held`]): a worker resumed after a stall never races its
     /// successor with a second public reply.
+    #[tracing::instrument(name = "chatwoot", skip_all, fields(
+        otel.name = endpoint, otel.kind = "client", endpoint,
+        http.response.status_code = tracing::field::Empty))]
     async fn call_raw(
         &self,
         endpoint: &'static str,
@@ -336,6 +339,7 @@ impl ChatwootClient {
             }
         };
         let status = response.status();
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
         count(endpoint, status.as_u16().to_string());
         if !status.is_success() {
             // Only the start of an error body is kept: read little, and never fail on it.

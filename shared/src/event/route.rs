@@ -98,10 +98,7 @@ pub fn route(
     delivery_id: &DeliveryId,
     received_at_ms: i64,
 ) -> Result<Route, QueueError> {
-    let meta = JobMeta {
-        delivery_id: delivery_id.clone(),
-        received_at_ms,
-    };
+    let meta = JobMeta::new(delivery_id.clone(), received_at_ms);
     let delivery_key = format!("delivery:{delivery_id}");
     let enqueue = |cause: String, jobs: Vec<NewJob>| Route::Enqueue {
         dedupe_keys: vec![delivery_key, cause],

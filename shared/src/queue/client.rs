@@ -78,8 +78,15 @@ impl Burst {
 }
 
 impl NewJob {
-    /// Encodes a typed job.
+    /// Encodes a typed job; inside an exported span the job carries that span's trace
+    /// context (see `telemetry::otel`), otherwise the one it came with.
     pub fn encode<J: Job>(job: &J) -> Result<Self, QueueError> {
+        let mut stamped = job.clone();
+        let job = if crate::telemetry::stamp_trace_context(stamped.meta_mut()) {
+            &stamped
+        } else {
+            job
+        };
         let payload = serde_json::to_string(job).map_err(|source| QueueError::Codec {
             queue: J::QUEUE.to_owned(),
             source,

@@ -165,7 +165,12 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// Entry point of `copydesk`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    copydesk::telemetry::init();
+    // `copydesk run --role R` (one role) names its traces like the role's binary.
+    let service = match &cli.command {
+        Command::Run { all: false, role } if role.len() == 1 => format!("copydesk-{}", role[0]),
+        _ => "copydesk".to_owned(),
+    };
+    let _traces = copydesk::telemetry::init_service(&service);
     block_on(async move { dispatch(cli).await })
 }
 
@@ -183,7 +188,7 @@ pub fn binary_main(binary: &str) -> ExitCode {
 
 /// Entry point of a role's process.
 pub fn role_main(role: Role) -> ExitCode {
-    copydesk::telemetry::init();
+    let _traces = copydesk::telemetry::init_service(&format!("copydesk-{role}"));
     block_on(async move {
         let shutdown = copydesk::shutdown::signal_token();
         crate::runtime::run(&[role], &ProcessEnv, shutdown).await

@@ -185,6 +185,8 @@ impl LlmDrafter {
     }
 
     /// Asks the model for the reply and notes which passages it cited.
+    #[tracing::instrument(name = "llm", skip_all, fields(
+        otel.name = "chat completion", otel.kind = "client", model = %self.config.model))]
     pub(crate) async fn compose(
         &self,
         request: &DraftRequest,

@@ -129,6 +129,8 @@ impl HttpRetriever {
     }
 
     /// The best passages for `query` from the remote retriever.
+    #[tracing::instrument(name = "retriever", skip_all, fields(
+        otel.name = "POST retriever", otel.kind = "client", llamacloud = self.llamacloud))]
     pub async fn retrieve_passages(
         &self,
         query: &KnowledgeQuery,

@@ -116,6 +116,9 @@ impl KnowledgeBackend {
     }
 
     /// The best passages for `query` (see [`Retriever::retrieve`]).
+    #[tracing::instrument(name = "retrieve", skip_all, fields(
+        otel.name = "retrieve", backend = if matches!(self, Self::Http(_)) { "http" } else { "embedded" },
+        top_k = query.top_k))]
     pub async fn retrieve(&self, query: &KnowledgeQuery) -> Result<Vec<Passage>, KnowledgeError> {
         match self {
             Self::Embedded(index) => index.search(query),

@@ -11,6 +11,7 @@ use copydesk::queue::settings::PerQueue;
 use copydesk::queue::{run_worker, JobAttempt, QueueClient, QueueSettings};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::jobs::kind::{JobHandler, Kind, Role, Setup};
 
@@ -87,7 +88,9 @@ impl<H: JobHandler> Part for Worker<H> {
         let shutdown = shutdown.clone();
         let run = move |job: H::Job, attempt: JobAttempt| {
             let handler = handler.clone();
-            async move { handler.run_job(job, attempt).await }
+            // One span per run, a child of the trace context the job's envelope carries.
+            let span = copydesk::telemetry::job_span(H::Job::QUEUE, job.meta(), attempt.attempt);
+            async move { handler.run_job(job, attempt).instrument(span).await }
         };
         tasks.spawn(async move {
             run_worker(client, settings, run, shutdown)
