@@ -13,7 +13,7 @@ use copydesk_testkit::RedisServer;
 use copydesk_workers::runtime::Role;
 
 /// Every role binary of this package (`[[bin]]` files in `src/bin/`), with its path.
-const BINARIES: [(&str, &str); 6] = [
+const BINARIES: [(&str, &str); 7] = [
     (
         "copydesk-knowledge",
         env!("CARGO_BIN_EXE_copydesk-knowledge"),
@@ -28,6 +28,10 @@ const BINARIES: [(&str, &str); 6] = [
     (
         "copydesk-deadletter",
         env!("CARGO_BIN_EXE_copydesk-deadletter"),
+    ),
+    (
+        "copydesk-reconciler",
+        env!("CARGO_BIN_EXE_copydesk-reconciler"),
     ),
 ];
 
