@@ -61,6 +61,9 @@ impl Application {
         copydesk::queue::enforce_eviction_policy(&queue, config.allow_eviction)
             .await
             .map_err(StartupError::EvictionPolicy)?;
+        // The recorder first: the spool publishes its gauges when it opens.
+        let metrics = copydesk::metrics::install();
+        copydesk::metrics::zero_webhook_counters();
         let spool = config.spool.as_ref().map(Spool::build).transpose()?;
         let state = AppState {
             queue,
@@ -72,7 +75,7 @@ impl Application {
             legacy: config.legacy,
             max_body_bytes: config.max_body_bytes,
             body_budget: BodyBudget::default(),
-            metrics: copydesk::metrics::install(),
+            metrics,
             draining: CancellationToken::new(),
         };
         let ops = match config.ops {

@@ -20,6 +20,9 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// Every priority, most pressing first.
+    pub const ALL: [Self; 4] = [Self::Urgent, Self::High, Self::Normal, Self::Low];
+
     /// Stable lower-case name (also the metrics label).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -93,6 +93,7 @@ impl Reconciler {
             window_secs = self.config.window.as_secs(),
             "reconciliation sweep running"
         );
+        publish_zero_counters();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -218,6 +219,20 @@ impl Reconciler {
             metrics::gauge!(RECONCILE_WATERMARK_LAG_SECONDS).set(lag);
         }
     }
+}
+
+/// Every counter of the sweep at 0 before its first pass: Prometheus's `increase()` sees no
+/// increase in a series whose first sample is already 5, so without this the first lost
+/// webhooks a fresh reconciler recovers would never trip `CopydeskWebhooksLost`.
+fn publish_zero_counters() {
+    for outcome in ["complete", "partial", "failed", "skipped"] {
+        metrics::counter!(RECONCILE_PASSES_TOTAL, "outcome" => outcome).increment(0);
+    }
+    for kind in scan::RECOVERED_KINDS {
+        metrics::counter!(RECONCILE_RECOVERED_TOTAL, "kind" => kind).increment(0);
+    }
+    metrics::counter!(RECONCILE_CONVERSATIONS_SCANNED_TOTAL).increment(0);
+    metrics::counter!(RECONCILE_MISSED_TOTAL).increment(0);
 }
 
 fn log_pass(report: &PassReport) {

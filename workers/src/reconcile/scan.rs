@@ -37,6 +37,16 @@ const MESSAGES_PER_PAGE: usize = 20;
 /// Tries of one call after a 429.
 const RATE_LIMIT_RETRIES: usize = 5;
 
+/// The kinds of event a pass recovers (the `kind` label of
+/// `copydesk_reconcile_recovered_total` and of [`Finding`]s, `missed` aside).
+pub const RECOVERED_KINDS: [&str; 5] = [
+    "conversation",
+    "customer_message",
+    "agent_reply",
+    "status",
+    "assignment",
+];
+
 /// What a pass found, one line per event (printed by `copydesk reconcile`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
