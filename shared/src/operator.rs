@@ -11,6 +11,7 @@
 //! re-queues the job, and never queues one twice.
 
 use serde_json::json;
+use tracing::Instrument as _;
 
 use crate::approvals::{
     ApprovalError, ApprovalItem, ApprovalStatus, ApprovalStore, DecideOutcome, Decision,
@@ -20,6 +21,7 @@ use crate::events::{publish_event, EventKind};
 use crate::jobs::{AssignConversation, AssignReason, Job, JobMeta, SendReply};
 use crate::learning::{self, LearningRecord};
 use crate::queue::{EnqueueOutcome, QueueClient};
+use crate::telemetry::TraceContext;
 
 /// How recent a decision must be for a repeated request to re-queue its follow-up job: well
 /// inside the queue's dedupe TTL (24 h), so a job that was queued is never queued again.
@@ -189,8 +191,32 @@ impl Operator {
         }
     }
 
-    /// Queues what the decision asks for: a public reply, an escalation, or nothing.
+    /// Queues what the decision asks for: a public reply, an escalation, or nothing, inside a
+    /// `decision` span that continues the trace of the message the draft answers (so the
+    /// reply is part of that trace, not a new one).
     async fn queue_follow_up(
+        &self,
+        item: &ApprovalItem,
+        decision: &Decision,
+    ) -> Result<Option<EnqueueOutcome>, OperatorError> {
+        let span = tracing::info_span!(
+            "decision",
+            otel.name = "decision",
+            approval_id = %item.doc.id,
+            decision = decision.label(),
+        );
+        let doc = &item.doc;
+        if let Some(trace) =
+            TraceContext::from_fields(doc.traceparent.as_deref(), doc.tracestate.as_deref())
+        {
+            trace.adopt(&span);
+        }
+        self.enqueue_follow_up(item, decision)
+            .instrument(span)
+            .await
+    }
+
+    async fn enqueue_follow_up(
         &self,
         item: &ApprovalItem,
         decision: &Decision,

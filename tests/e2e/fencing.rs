@@ -96,6 +96,8 @@ async fn approved_reply(p: &Pipeline, approvals: &ApprovalStore, n: i64) -> (i64
         delivery_id: format!("fencing-{n}"),
         received_at_ms: now,
         created_at_ms: now,
+        traceparent: None,
+        tracestate: None,
     };
     approvals.create(&doc).await.expect("item stored");
     let decided = approvals

@@ -105,6 +105,8 @@ fn draft(conversation: i64, priority: Priority, created_at_ms: i64) -> DraftDoc 
         delivery_id: format!("d-{conversation}"),
         received_at_ms: created_at_ms - 100,
         created_at_ms,
+        traceparent: None,
+        tracestate: None,
     }
 }
 

@@ -44,6 +44,8 @@ fn draft(account: i64, conversation: i64, text: &str) -> DraftDoc {
         delivery_id: format!("d-{account}-{conversation}"),
         received_at_ms: now_ms() - 100,
         created_at_ms: now_ms(),
+        traceparent: None,
+        tracestate: None,
     }
 }
 

@@ -1,8 +1,10 @@
-//! One customer message is one trace (issue 11): the fleet runs as separate processes
-//! exporting OTLP/HTTP to an in-process receiver that decodes `ExportTraceServiceRequest`
-//! with the `opentelemetry-proto` types; the message's spans share one trace id, come from
-//! the ingress, knowledge, drafter and notes processes, and every parent is in the trace
-//! except the ingress's single root.
+//! One customer message is one trace (issue 11), from webhook to private note to reply: the
+//! fleet runs as separate processes exporting OTLP/HTTP to an in-process receiver that decodes
+//! `ExportTraceServiceRequest` with the `opentelemetry-proto` types; an operator approves the
+//! draft through the ops API; the message's spans share one trace id, come from the ingress,
+//! knowledge, drafter and notes processes, every parent is in the trace except the ingress's
+//! single root, and the reply's job span hangs under the operator's decision, itself under the
+//! drafting span.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use copydesk::approvals::ApprovalStatus;
 use copydesk_testkit::ingress_app::TEST_SECRET;
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
 use copydesk_testkit::webhook::WebhookSender;
@@ -26,6 +29,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
+use serde_json::json;
 use tokio::net::TcpListener;
 
 use copydesk_testkit::process::{role_command, TestProcess};
@@ -36,8 +40,14 @@ use crate::harness::{start_ingress, start_role, wait_http_ok, Proc};
 const WAIT: Duration = Duration::from_secs(90);
 /// The roles started with `start_role` (notes is started apart, logging to a file).
 const ROLES: [&str; 2] = ["knowledge", "drafter"];
-/// The job spans of a message's way to its private note (their names are the queues').
-const STAGES: [&str; 3] = ["lookup_knowledge", "generate_draft", "post_note"];
+/// The job spans of a message's way to its private note and its reply (their names are the
+/// queues').
+const STAGES: [&str; 4] = [
+    "lookup_knowledge",
+    "generate_draft",
+    "post_note",
+    "send_reply",
+];
 
 /// One exported span with the `service.name` of the process that sent it.
 #[derive(Debug, Clone)]
@@ -142,13 +152,13 @@ fn status(code: u16) -> Response<Full<Bytes>> {
         .expect("a valid response")
 }
 
-/// What is wrong with the trace of the `post_note` job span, or `None` when it is whole: one
-/// root (the ingress's), every other span's parent in the trace, spans from every process.
+/// What is wrong with the trace of the `send_reply` job span, or the trace when it is whole:
+/// one root (the ingress's), every other span's parent in the trace, spans from every process.
 fn trace_problems(spans: &[Exported]) -> Result<Vec<Exported>, String> {
     let note = spans
         .iter()
-        .find(|s| s.name == "post_note")
-        .ok_or("no post_note span yet")?;
+        .find(|s| s.name == "send_reply")
+        .ok_or("no send_reply span yet")?;
     let trace: Vec<Exported> = spans
         .iter()
         .filter(|s| s.trace_id == note.trace_id)
@@ -222,6 +232,19 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
     assert_eq!(answer.status(), 202);
     let id = p.approval_id(101, message.id);
     assert!(p.wait_for_note(&id, WAIT).await.is_some(), "note of {id}");
+    // An operator approves the draft: the reply is sent by the notes process.
+    crate::decide(
+        &http,
+        &ingress.ops_url,
+        &id,
+        "approve",
+        json!({"operator": "ana"}),
+    )
+    .await;
+    let sent = p
+        .wait_for(&id, WAIT, |i| i.status == ApprovalStatus::Sent)
+        .await;
+    assert!(sent.is_some(), "reply of {id} sent");
 
     // Spans arrive batched, children before parents: wait until the trace is whole.
     let until = Instant::now() + WAIT;
@@ -252,13 +275,29 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
         .filter(|s| STAGES.contains(&s.name.as_str()) && s.trace_id != trace_id)
         .collect();
     assert!(strays.is_empty(), "job spans outside the trace: {strays:?}");
-    // The note is a Chatwoot call: a client span of the notes process, inside the trace.
-    assert!(
-        trace.iter().any(|s| s.service == "copydesk-notes"
-            && s.kind == SpanKind::Client as i32
-            && s.name == "create_message"),
-        "a Chatwoot client span of the notes process: {trace:#?}"
-    );
+    // The note and the reply are Chatwoot calls: client spans of the notes process, one
+    // under each of the two job spans.
+    let span = |name: &str| {
+        trace
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} span in {trace:#?}"))
+    };
+    for job in ["post_note", "send_reply"] {
+        let job_span = span(job);
+        assert!(
+            trace.iter().any(|s| s.service == "copydesk-notes"
+                && s.kind == SpanKind::Client as i32
+                && s.name == "create_message"
+                && s.parent_span_id == job_span.span_id),
+            "a Chatwoot client span under {job}: {trace:#?}"
+        );
+    }
+    // The reply follows the operator's decision (an ingress span), which follows the draft.
+    let decision = span("decision");
+    assert_eq!(decision.service, "copydesk-ingress");
+    assert_eq!(span("send_reply").parent_span_id, decision.span_id);
+    assert_eq!(decision.parent_span_id, span("generate_draft").span_id);
     // Log lines written inside the trace's spans carry its id.
     let hex: String = trace_id.iter().map(|b| format!("{b:02x}")).collect();
     let logged = std::fs::read_to_string(&log_path).expect("notes log");

@@ -65,6 +65,14 @@ pub struct DraftDoc {
     pub received_at_ms: i64,
     /// When the draft was stored (Unix ms).
     pub created_at_ms: i64,
+    /// W3C `traceparent` of the drafting span (absent when traces are not exported, and in
+    /// drafts stored before traces existed): the operator's decision and the reply it sends
+    /// continue the message's trace from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// W3C `tracestate` travelling with [`DraftDoc::traceparent`], when not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracestate: Option<String>,
 }
 
 impl DraftDoc {

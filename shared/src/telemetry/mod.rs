@@ -16,7 +16,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 
-pub use otel::{job_span, stamp_trace_context, Traces};
+pub use otel::{job_span, stamp_trace_context, TraceContext, Traces};
 
 /// Installs the global subscriber (logs only, no trace export) once; later calls do nothing
 /// (tests and tools call it freely).

@@ -150,6 +150,59 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Acquire)
 }
 
+/// A W3C trace context (`traceparent`, optional `tracestate`) as job envelopes and stored
+/// drafts carry it, so work started later (an operator's decision) joins the message's trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceContext {
+    /// W3C `traceparent`.
+    pub traceparent: String,
+    /// W3C `tracestate`, when not empty.
+    pub tracestate: Option<String>,
+}
+
+impl TraceContext {
+    /// The current span's context, or `None` when no exported span is current.
+    pub fn current() -> Option<Self> {
+        if !enabled() {
+            return None;
+        }
+        let context = Span::current().context();
+        if !context.span().span_context().is_valid() {
+            return None;
+        }
+        let mut carrier = HashMap::new();
+        TraceContextPropagator::new().inject_context(&context, &mut carrier);
+        Some(Self {
+            traceparent: carrier.remove("traceparent")?,
+            tracestate: carrier.remove("tracestate").filter(|s| !s.is_empty()),
+        })
+    }
+
+    /// The context stored as the two optional fields of `JobMeta` or `DraftDoc`.
+    pub fn from_fields(traceparent: Option<&str>, tracestate: Option<&str>) -> Option<Self> {
+        Some(Self {
+            traceparent: traceparent?.to_owned(),
+            tracestate: tracestate.map(str::to_owned),
+        })
+    }
+
+    /// Makes this context the remote parent of `span` (when spans are exported and the
+    /// context is valid; otherwise `span` stays as it is).
+    pub fn adopt(&self, span: &Span) {
+        if !enabled() {
+            return;
+        }
+        let mut carrier = HashMap::from([("traceparent".to_owned(), self.traceparent.clone())]);
+        if let Some(tracestate) = &self.tracestate {
+            carrier.insert("tracestate".to_owned(), tracestate.clone());
+        }
+        let context = TraceContextPropagator::new().extract(&carrier);
+        if context.span().span_context().is_valid() {
+            let _ = span.set_parent(context);
+        }
+    }
+}
+
 /// The span of one run of a job of `queue`: its parent is the trace context of the job's
 /// envelope (when it has one and spans are exported), so the run joins the message's trace.
 pub fn job_span(queue: &'static str, meta: &JobMeta, attempt: u32) -> Span {
@@ -161,42 +214,22 @@ pub fn job_span(queue: &'static str, meta: &JobMeta, attempt: u32) -> Span {
         attempt,
         delivery_id = %meta.delivery_id,
     );
-    if enabled() {
-        if let Some(parent) = parent_context(meta) {
-            let _ = span.set_parent(parent);
-        }
+    if let Some(parent) =
+        TraceContext::from_fields(meta.traceparent.as_deref(), meta.tracestate.as_deref())
+    {
+        parent.adopt(&span);
     }
     span
-}
-
-/// The remote parent context a job's envelope names, if it names a valid one.
-fn parent_context(meta: &JobMeta) -> Option<opentelemetry::Context> {
-    let traceparent = meta.traceparent.as_deref()?;
-    let mut carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    if let Some(tracestate) = &meta.tracestate {
-        carrier.insert("tracestate".to_owned(), tracestate.clone());
-    }
-    let context = TraceContextPropagator::new().extract(&carrier);
-    context.span().span_context().is_valid().then_some(context)
 }
 
 /// Writes the current span's trace context into `meta` (so a job enqueued here continues
 /// this trace); returns false, leaving `meta` as it was, when there is no exported span.
 pub fn stamp_trace_context(meta: &mut JobMeta) -> bool {
-    if !enabled() {
-        return false;
-    }
-    let context = Span::current().context();
-    if !context.span().span_context().is_valid() {
-        return false;
-    }
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&context, &mut carrier);
-    let Some(traceparent) = carrier.remove("traceparent") else {
+    let Some(context) = TraceContext::current() else {
         return false;
     };
-    meta.traceparent = Some(traceparent);
-    meta.tracestate = carrier.remove("tracestate").filter(|s| !s.is_empty());
+    meta.traceparent = Some(context.traceparent);
+    meta.tracestate = context.tracestate;
     true
 }
 

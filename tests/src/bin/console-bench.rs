@@ -61,6 +61,8 @@ fn doc(n: usize) -> DraftDoc {
         delivery_id: format!("bench-{n}"),
         received_at_ms: now_ms(),
         created_at_ms: now_ms() - (n as i64) * 1000,
+        traceparent: None,
+        tracestate: None,
     }
 }
 

@@ -218,8 +218,11 @@ impl Handler {
 }
 
 /// The approval item's immutable part for `draft`.
+///
+/// The doc keeps the current span's trace context, so the decision continues the trace.
 pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
     let message = &job.message;
+    let trace = copydesk::telemetry::TraceContext::current();
     DraftDoc {
         id,
         account_id: message.account_id.get(),
@@ -266,5 +269,7 @@ pub fn draft_doc(id: String, job: &GenerateDraft, draft: &Draft) -> DraftDoc {
         delivery_id: message.meta.delivery_id.to_string(),
         received_at_ms: message.meta.received_at_ms,
         created_at_ms: copydesk::domain::now_ms(),
+        traceparent: trace.as_ref().map(|t| t.traceparent.clone()),
+        tracestate: trace.and_then(|t| t.tracestate),
     }
 }

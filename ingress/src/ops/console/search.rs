@@ -192,6 +192,8 @@ mod tests {
             delivery_id: "d".into(),
             received_at_ms: 0,
             created_at_ms: 0,
+            traceparent: None,
+            tracestate: None,
         };
         let entry = Entry::new(&doc, Some("Sales".into()));
         assert!(entry.text.starts_with("where is my order?"));
