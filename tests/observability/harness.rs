@@ -81,8 +81,17 @@ pub(crate) fn start_ingress(env: &HashMap<String, String>, spool_dir: &Path) -> 
 
 /// Starts `copydesk-fleet run --role <role>` with its metrics on a free port.
 pub(crate) fn start_role(role: &'static str, env: &HashMap<String, String>) -> Proc {
+    start_role_on(role, env, free_port())
+}
+
+/// Starts `copydesk-fleet run --role <role>` with its metrics on `metrics_port`.
+pub(crate) fn start_role_on(
+    role: &'static str,
+    env: &HashMap<String, String>,
+    metrics_port: u16,
+) -> Proc {
     let mut command = role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), role, env);
-    Proc::spawn(role, free_port(), &mut command)
+    Proc::spawn(role, metrics_port, &mut command)
 }
 
 /// Waits until `url` answers 200, or panics after `within`.

@@ -2,11 +2,12 @@
 //! fleet running as separate processes with deploy/prometheus's scrape job and rules. The seed's
 //! three customer messages plus one whose note Chatwoot refuses until it is dead-lettered go
 //! through; operators approve one draft and edit another through the ops API; the lifecycle sees
-//! the replies, a resolution and an SLA breach. Then, through Prometheus's HTTP API: every
+//! the replies, a resolution and an SLA breach; the reconciler, started once the webhooks are
+//! in, recovers a message whose webhook was lost. Then, through Prometheus's HTTP API: every
 //! target is up, every live `/metrics` passes `promtool check metrics`, the pipeline, approval,
 //! queue and SLA series have the expected values, every panel query of
-//! deploy/grafana/copydesk.json returns data, and killing the drafter makes
-//! `CopydeskWorkerRoleMissing{role="drafter"}` pending or firing.
+//! deploy/grafana/copydesk.json returns data, `CopydeskWebhooksLost` fires, and killing the
+//! drafter makes `CopydeskWorkerRoleMissing{role="drafter"}` pending or firing.
 
 mod dashboard;
 mod harness;
@@ -17,15 +18,17 @@ use std::process::Command;
 use std::time::Duration;
 
 use copydesk::approvals::ApprovalStatus;
+use copydesk::chatwoot::ConversationStatus;
 use copydesk::queue::{DeadLetterFilter, DeadLetters};
 use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
 use copydesk_testkit::fake_chatwoot::{Endpoint, FakeConversation, Fault};
 use copydesk_testkit::ingress_app::{TEST_OPS_TOKEN, TEST_SECRET};
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
+use copydesk_testkit::redis_server::free_port;
 use copydesk_testkit::webhook::{agent_reply, fixture, unix_now, WebhookSender};
 use serde_json::{json, Value};
 
-use harness::{scalar, start_ingress, start_prometheus, start_role, Proc};
+use harness::{scalar, start_ingress, start_prometheus, start_role, start_role_on, Proc};
 
 const WAIT: Duration = Duration::from_secs(90);
 const ROLES: [&str; 6] = [
@@ -38,6 +41,8 @@ const ROLES: [&str; 6] = [
 ];
 /// The conversation whose note Chatwoot refuses (the failing job).
 const FAILING_CONVERSATION: i64 = 104;
+/// The conversation whose message's webhook is lost (the reconciler recovers it).
+const LOST_CONVERSATION: i64 = 105;
 
 fn approx(value: Option<f64>, expected: f64) -> bool {
     value.is_some_and(|v| (v - expected).abs() < 1e-9)
@@ -113,6 +118,10 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
         let url = format!("http://127.0.0.1:{port}/metrics");
         harness::wait_http_ok(&http, &url, WAIT).await;
     }
+    // The reconciler starts once the webhooks are in (else it would recover them first); its
+    // target is scraped from the start and down until then.
+    let reconciler_port = free_port();
+    targets.push(("reconciler", reconciler_port));
     let rules_dir = harness::deploy_dir().join("prometheus").join("rules");
     let rules = vec![
         rules_dir.join("recording.yaml"),
@@ -121,13 +130,15 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
     let prometheus = start_prometheus(&http, &harness::prometheus_config(&targets, &rules)).await;
     // Every target up, with its role, before any traffic: counters are first scraped at 0.
     let up = prometheus
-        .eventually(&http, "up == 1", WAIT, |r| r.len() == targets.len())
+        .eventually(&http, r#"up{role!="reconciler"} == 1"#, WAIT, |r| {
+            r.len() == targets.len() - 1
+        })
         .await;
     let roles: BTreeSet<&str> = up
         .iter()
         .filter_map(|s| s["metric"]["role"].as_str())
         .collect();
-    assert_eq!(roles.len(), targets.len(), "{roles:?}");
+    assert_eq!(roles.len(), targets.len() - 1, "{roles:?}");
 
     let sender = WebhookSender::new(http.clone(), ingress.webhook_url.clone(), TEST_SECRET);
 
@@ -172,15 +183,19 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
             .await;
         assert!(sent.is_some(), "reply of {id} sent");
     }
-    // Chatwoot's webhooks for the two replies (first responses), then 101 is resolved.
+    // Chatwoot's webhooks for the two replies (first responses), then 101 is resolved; both
+    // happen now, after the customer wrote (the fixtures' own timestamps are older).
     for conversation in [101, 102] {
         let reply = p.chatwoot.public_replies(conversation)[0].clone();
-        let payload = agent_reply(reply.id, conversation, "reply");
+        let mut payload = agent_reply(reply.id, conversation, "reply");
+        payload["created_at"] = json!(unix_now());
         assert_eq!(sender.post(&payload).await.expect("ingress").status(), 202);
     }
+    assert!(p.chatwoot.set_status(101, ConversationStatus::Resolved));
     let mut resolved = fixture("conversation_status_changed.json");
     resolved["id"] = json!(101);
     resolved["status"] = json!("resolved");
+    resolved["updated_at"] = json!(unix_now() as f64 + 0.5);
     assert!(sender
         .post(&resolved)
         .await
@@ -220,11 +235,37 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // A lost webhook: the reconciler starts, Prometheus scrapes its counters at 0, then a
+    // customer writes in a new conversation and Chatwoot's webhook never arrives.
+    let mut reconciler_env = env.clone();
+    reconciler_env.insert("COPYDESK_RECONCILE_INTERVAL_MS".into(), "1000".into());
+    let reconciler = start_role_on("reconciler", &reconciler_env, reconciler_port);
+    prometheus
+        .eventually(
+            &http,
+            r#"copydesk_reconcile_recovered_total{kind="customer_message"}"#,
+            WAIT,
+            |r| approx(scalar(r), 0.0),
+        )
+        .await;
+    p.chatwoot
+        .add_conversation(FakeConversation::new(LOST_CONVERSATION, DEMO_WEB_INBOX, 12));
+    let lost = p
+        .chatwoot
+        .add_incoming_message(LOST_CONVERSATION, "Is the AN-10 kit back in stock?")
+        .expect("conversation added");
+    let lost_id = p.approval_id(LOST_CONVERSATION, lost.id);
+    assert!(
+        p.wait_for_note(&lost_id, WAIT).await.is_some(),
+        "the reconciler recovers {lost_id} and it gets its note"
+    );
+
     // Every live /metrics passes promtool's linter.
     let mut complaints = vec![promtool_check_metrics(&http, &ingress.proc).await];
     for role in ROLES {
         complaints.push(promtool_check_metrics(&http, &workers[role]).await);
     }
+    complaints.push(promtool_check_metrics(&http, &reconciler).await);
     complaints.retain(|c| !c.is_empty());
     assert!(
         complaints.is_empty(),
@@ -232,9 +273,9 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
     );
 
     // Expected values, once the last scrape has them.
-    let checks: [(&str, f64); 10] = [
-        ("sum(copydesk_pipeline_latency_seconds_count)", 3.0),
-        ("sum(copydesk_drafts_total)", 4.0),
+    let checks: [(&str, f64); 11] = [
+        ("sum(copydesk_pipeline_latency_seconds_count)", 4.0),
+        ("sum(copydesk_drafts_total)", 5.0),
         (r#"sum(copydesk_approvals_total{decision="approve"})"#, 1.0),
         (r#"sum(copydesk_approvals_total{decision="edit"})"#, 1.0),
         (r#"sum(copydesk_replies_total{outcome="sent"})"#, 2.0),
@@ -250,9 +291,13 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
             r#"sum(copydesk_chatwoot_requests_total{status="500"})"#,
             2.0,
         ),
-        // 103 waits for an operator; 104's draft too (its note failed).
-        ("sum(max by (priority) (copydesk_approvals_pending))", 2.0),
-        (r#"count(copydesk_worker_up == 1)"#, 6.0),
+        // 103 and 105 wait for an operator; 104's draft too (its note failed).
+        ("sum(max by (priority) (copydesk_approvals_pending))", 3.0),
+        (r#"count(copydesk_worker_up == 1)"#, 7.0),
+        (
+            r#"sum(copydesk_reconcile_recovered_total{kind="customer_message"})"#,
+            1.0,
+        ),
     ];
     for (query, expected) in checks {
         let result = prometheus
@@ -278,12 +323,43 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
             .await;
         println!("{query}: {} series", result.len());
     }
+    // The first dead letter and the first breach of fresh processes are increases Prometheus
+    // sees (their counters were published at 0), so the alerts on them can fire.
+    for (query, label, value) in [
+        (
+            r#"sum by (queue) (increase(copydesk_jobs_total{outcome="dead"}[30m])) > 0"#,
+            "queue",
+            "post_note",
+        ),
+        (
+            r#"sum by (kind) (increase(copydesk_sla_breaches_total[30m])) > 0"#,
+            "kind",
+            "first_response",
+        ),
+    ] {
+        prometheus
+            .eventually(&http, query, WAIT, |r| {
+                r.iter().any(|s| s["metric"][label] == value)
+            })
+            .await;
+    }
     let rate = prometheus
         .eventually(&http, "copydesk:approval_rate:ratio_rate1h", WAIT, |r| {
             scalar(r).is_some_and(|v| v > 0.0 && v < 1.0)
         })
         .await;
     println!("approval rate {:?} (1 approve, 1 edit)", scalar(&rate));
+
+    // The recovery is an increase Prometheus sees (the counter was scraped at 0 first).
+    let lost_alert = prometheus
+        .eventually(
+            &http,
+            r#"ALERTS{alertname="CopydeskWebhooksLost", alertstate="firing"}"#,
+            WAIT,
+            |r| !r.is_empty(),
+        )
+        .await;
+    println!("after the lost webhook: {lost_alert:?}");
 
     // Every panel query of the dashboard parses and returns data.
     dashboard::every_panel_returns_data(&http, &prometheus).await;
@@ -315,6 +391,7 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
         .await;
     assert!(others.is_empty(), "only the drafter is missing: {others:?}");
     drop(workers);
+    drop(reconciler);
     let _ = std::fs::remove_dir_all(&spool);
 }
 
