@@ -4,7 +4,8 @@
 //! draft through the ops API; the message's spans share one trace id, come from the ingress,
 //! knowledge, drafter and notes processes, every parent is in the trace except the ingress's
 //! single root, and the reply's job span hangs under the operator's decision, itself under the
-//! drafting span.
+//! drafting span. A message whose webhook is lost is recovered by the reconciler and is one
+//! trace too, rooted in its `recovered` span.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use copydesk::approvals::ApprovalStatus;
+use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
+use copydesk_testkit::fake_chatwoot::FakeConversation;
 use copydesk_testkit::ingress_app::TEST_SECRET;
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
 use copydesk_testkit::webhook::WebhookSender;
@@ -38,6 +41,8 @@ use copydesk_testkit::redis_server::free_port;
 use crate::harness::{start_ingress, start_role, wait_http_ok, Proc};
 
 const WAIT: Duration = Duration::from_secs(90);
+/// The conversation whose message's webhook is lost (the reconciler recovers it).
+const LOST_CONVERSATION: i64 = 106;
 /// The roles started with `start_role` (notes is started apart, logging to a file).
 const ROLES: [&str; 2] = ["knowledge", "drafter"];
 /// The job spans of a message's way to its private note and its reply (their names are the
@@ -308,7 +313,6 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
             .any(|l| l.starts_with(&format!(r#"{{"trace_id":"{hex}","#))),
         "a notes log line carries trace_id {hex}:\n{logged}"
     );
-    drop(notes);
     let per_service: HashMap<&str, usize> = trace.iter().fold(HashMap::new(), |mut m, s| {
         *m.entry(s.service.as_str()).or_default() += 1;
         m
@@ -318,4 +322,81 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
         trace.len(),
         started.elapsed()
     );
+
+    // A message whose webhook was lost: the reconciler recovers it, and its way to the note
+    // is one trace rooted in the reconciler's `recovered` span.
+    let mut reconciler_env = env.clone();
+    reconciler_env.insert("COPYDESK_RECONCILE_INTERVAL_MS".into(), "500".into());
+    let reconciler = start_role("reconciler", &reconciler_env);
+    p.chatwoot
+        .add_conversation(FakeConversation::new(LOST_CONVERSATION, DEMO_WEB_INBOX, 12));
+    let lost = p
+        .chatwoot
+        .add_incoming_message(LOST_CONVERSATION, "Do you ship to Canada?")
+        .expect("conversation added");
+    let lost_id = p.approval_id(LOST_CONVERSATION, lost.id);
+    assert!(
+        p.wait_for_note(&lost_id, WAIT).await.is_some(),
+        "note of {lost_id}"
+    );
+    let until = Instant::now() + WAIT;
+    let recovered = loop {
+        match recovered_trace(&receiver.spans()) {
+            Ok(trace) => break trace,
+            Err(problem) => {
+                assert!(Instant::now() < until, "{problem}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    println!(
+        "the recovered message: one trace of {} spans",
+        recovered.len()
+    );
+    drop(reconciler);
+    drop(notes);
+}
+
+/// The trace of the recovered message's note: rooted in the reconciler's `recovered` span,
+/// every parent in it, with the three job spans to the note.
+fn recovered_trace(spans: &[Exported]) -> Result<Vec<Exported>, String> {
+    let roots: Vec<&Exported> = spans
+        .iter()
+        .filter(|s| s.service == "copydesk-reconciler" && s.name == "recovered")
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
+    for root in roots {
+        let trace: Vec<Exported> = spans
+            .iter()
+            .filter(|s| s.trace_id == root.trace_id)
+            .cloned()
+            .collect();
+        if !trace.iter().any(|s| s.name == "post_note") {
+            continue;
+        }
+        let ids: HashSet<&[u8]> = trace.iter().map(|s| s.span_id.as_slice()).collect();
+        if let Some(orphan) = trace
+            .iter()
+            .find(|s| !s.parent_span_id.is_empty() && !ids.contains(s.parent_span_id.as_slice()))
+        {
+            return Err(format!(
+                "parent not (yet) in the recovered trace: {orphan:?}"
+            ));
+        }
+        for stage in &STAGES[..3] {
+            if !trace.iter().any(|s| s.name == *stage) {
+                return Err(format!(
+                    "no {stage} span in the recovered trace: {trace:#?}"
+                ));
+            }
+        }
+        return Ok(trace);
+    }
+    Err(format!(
+        "no recovered trace with a post_note span yet: {:#?}",
+        spans
+            .iter()
+            .filter(|s| s.service == "copydesk-reconciler")
+            .collect::<Vec<_>>()
+    ))
 }

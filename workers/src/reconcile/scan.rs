@@ -21,10 +21,12 @@ use copydesk::chatwoot::{
     ChatwootClient, ChatwootError, ContactSummary, Conversation, ConversationStatus, Message,
     MessagePage, MessageType,
 };
+use copydesk::domain::DeliveryId;
 use copydesk::event::{recovered, route, Route, WebhookEvent};
 use copydesk::jobs::{AssignConversation, Job, LookupKnowledge};
 use copydesk::queue::{EnqueueOutcome, NewJob, QueueClient};
 use copydesk::reconcile::{AccountPass, MissedMessage, ReconcileStore};
+use tracing::Instrument as _;
 
 use super::ReconcileConfig;
 use crate::jobs::lifecycle_store::LifecycleStore;
@@ -303,6 +305,9 @@ impl<'a> AccountScan<'a> {
 
     /// Routes `event` like a webhook, keeps the jobs `keep` allows and enqueues them under the
     /// webhook's cause key. Returns (already seen, a draft job was among those kept).
+    ///
+    /// Each event is the root of its own trace (a `recovered` span, in place of the ingress's
+    /// webhook span), so a recovered message is followed like a delivered one.
     async fn feed(
         &self,
         event: &WebhookEvent,
@@ -312,7 +317,32 @@ impl<'a> AccountScan<'a> {
         pass: &mut AccountPass,
     ) -> Result<(bool, bool), ScanError> {
         let delivery = recovered::delivery_id(what);
-        let (dedupe_keys, mut jobs) = match route(event, &delivery, self.now_ms) {
+        let span = tracing::info_span!(
+            parent: None,
+            "recovered",
+            otel.name = "recovered",
+            kind,
+            delivery_id = %delivery,
+        );
+        let (seen, drafts) = self
+            .feed_in_span(event, &delivery, keep)
+            .instrument(span)
+            .await?;
+        if seen {
+            pass.already_seen += 1;
+        } else {
+            *pass.recovered.entry(kind.to_owned()).or_default() += 1;
+        }
+        Ok((seen, drafts))
+    }
+
+    async fn feed_in_span(
+        &self,
+        event: &WebhookEvent,
+        delivery: &DeliveryId,
+        keep: impl Fn(&NewJob) -> bool,
+    ) -> Result<(bool, bool), ScanError> {
+        let (dedupe_keys, mut jobs) = match route(event, delivery, self.now_ms) {
             Ok(Route::Enqueue { dedupe_keys, jobs }) => (dedupe_keys, jobs),
             Ok(Route::Ignore(_)) => return Ok((true, false)),
             Err(error) => return Err(ScanError::Redis(error.to_string())),
@@ -337,11 +367,6 @@ impl<'a> AccountScan<'a> {
                 .map_err(|e| ScanError::Redis(e.to_string()))?;
             outcome == EnqueueOutcome::Duplicate
         };
-        if seen {
-            pass.already_seen += 1;
-        } else {
-            *pass.recovered.entry(kind.to_owned()).or_default() += 1;
-        }
         Ok((seen, drafts))
     }
 
