@@ -8,6 +8,7 @@ mod big_messages;
 mod bursts;
 mod chatwoot;
 mod chatwoot_limits;
+mod config_errors;
 mod dead_letter_bounds;
 mod fencing;
 mod ingress;

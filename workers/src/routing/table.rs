@@ -35,12 +35,12 @@ const MAX_PATTERN_BYTES: usize = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum RoutingError {
     /// The file could not be read.
-    #[error("routing file {origin}: cannot read it: {source}")]
+    #[error("routing file {origin} (COPYDESK_ROUTING_FILE): cannot read it: {cause}")]
     Unreadable {
         /// The file's path.
         origin: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not chained: it would be printed twice).
+        cause: std::io::Error,
     },
     /// The file is not TOML (or YAML) of the expected shape; the parser's message names the
     /// key and the line.
@@ -126,9 +126,9 @@ impl RoutingTable {
     /// TOML otherwise.
     pub fn load(path: &Path) -> Result<Self, RoutingError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RoutingError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|cause| RoutingError::Unreadable {
             origin: origin.clone(),
-            source,
+            cause,
         })?;
         let yaml = path
             .extension()

@@ -46,8 +46,9 @@ impl std::fmt::Debug for Fleet {
 }
 
 impl Fleet {
-    /// Reads the configuration the `roles` need, connects to Redis and builds the handlers
-    /// of their job kinds and their services.
+    /// Reads the configuration the `roles` need, builds the handlers of their job kinds and
+    /// their services, then checks that Redis answers (so a bad setting is reported before an
+    /// unreachable Redis).
     pub async fn build(roles: &[Role], env: &dyn EnvSource) -> anyhow::Result<Self> {
         let redis = RedisConfig::from_env(env)?;
         let settings =
@@ -78,9 +79,19 @@ impl Fleet {
         } else {
             None
         };
+        // The client connects lazily: every role's configuration is read (and refused with
+        // its own error) before Redis is asked anything.
         let queue = QueueClient::build(&redis)
             .await
             .with_context(|| format!("connecting to Redis at {}", redis.redacted_url()))?;
+        let setup = Setup::new(env, Deps::with_accounts(queue.clone(), chatwoot));
+        let mut parts = Vec::new();
+        for kind in kinds {
+            parts.push(kind.build(&setup)?);
+        }
+        for service in SERVICES.iter().filter(|s| roles.contains(&s.role)) {
+            parts.push((service.build)(&setup)?);
+        }
         queue.ping().await.with_context(|| {
             format!(
                 "Redis at {} does not answer: {}",
@@ -97,14 +108,6 @@ impl Fleet {
                 .check_backend()
                 .await
                 .context("checking the LLM (COPYDESK_LLM_URL / COPYDESK_LLM_MODEL)")?;
-        }
-        let setup = Setup::new(env, Deps::with_accounts(queue.clone(), chatwoot));
-        let mut parts = Vec::new();
-        for kind in kinds {
-            parts.push(kind.build(&setup)?);
-        }
-        for service in SERVICES.iter().filter(|s| roles.contains(&s.role)) {
-            parts.push((service.build)(&setup)?);
         }
         Ok(Self {
             roles: roles.to_vec(),
