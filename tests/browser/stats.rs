@@ -1,10 +1,11 @@
 //! The team on the queue (shown and filtered), the draft page's evidence (conversation lines,
-//! passages, confidence inputs), the spool on the queues page, and the stats page after a
-//! known mix of decisions: counts, rates, medians and SVG charts.
+//! passages, confidence inputs), the spool and the reconciliation sweep on the queues page, and
+//! the stats page after a known mix of decisions: counts, rates, medians and SVG charts.
 
 use std::time::Instant;
 
 use copydesk::approvals::Priority;
+use copydesk::reconcile::{AccountPass, MissedMessage, PassReport, ReconcileStore};
 use copydesk::stats::{self, DecisionKind, LifecycleSample, SampleKind};
 use copydesk_testkit::ingress_app::TEST_OPS_TOKEN;
 use fantoccini::Locator;
@@ -149,6 +150,65 @@ async fn the_queue_shows_teams_the_draft_its_evidence_and_stats_count_a_known_mi
         .expect("navigates");
     let spool = browser.text_of("#spool").await;
     assert!(spool.contains("No spool"), "{spool}");
+
+    // And the sweep's last pass and a missed message, escaped and linked to Chatwoot.
+    let store = ReconcileStore::for_queue(&site.pipeline.queue);
+    let now = copydesk::domain::now_ms();
+    let pass = PassReport {
+        started_at_ms: now - 2_000,
+        finished_at_ms: now - 1_000,
+        dry_run: false,
+        accounts: vec![AccountPass {
+            account_id: 1,
+            conversations_scanned: 7,
+            recovered: [("customer_message".to_owned(), 3)].into(),
+            complete: true,
+            ..AccountPass::default()
+        }],
+    };
+    store.record_pass(&pass).await.expect("pass recorded");
+    let missed = MissedMessage {
+        account_id: 1,
+        conversation_id: 377,
+        message_id: 9_001,
+        created_at: now / 1000 - 8 * 3600,
+        excerpt: "<b>still waiting</b> for my order".to_owned(),
+        answered: false,
+        found_at_ms: now,
+    };
+    store
+        .record_missed(&[missed])
+        .await
+        .expect("missed recorded");
+    browser
+        .client
+        .goto(&site.url("/ui/queues"))
+        .await
+        .expect("navigates");
+    let last = browser.text_of(".last-pass").await;
+    assert!(
+        last.contains("7 conversation(s) read, 3 lost event(s) recovered")
+            && last.contains("customer_message 3"),
+        "{last}"
+    );
+    let row = browser.text_of("table.missed tbody tr").await;
+    assert!(
+        row.contains("1:377") && row.contains("8 h ago") && row.contains("no"),
+        "{row}"
+    );
+    assert!(row.contains("<b>still waiting</b>"), "shown as text: {row}");
+    let link = browser
+        .wait_for("table.missed tbody tr a")
+        .await
+        .attr("href")
+        .await
+        .expect("href")
+        .unwrap_or_default();
+    assert!(
+        link.ends_with("/app/accounts/1/conversations/377"),
+        "{link}"
+    );
+    browser.screenshot("console-queues-reconciliation").await;
 
     // A known mix: approve, edit, reject.
     let items: Vec<_> = {

@@ -33,7 +33,7 @@ pub(crate) async fn section(ctx: &Ctx<'_>) -> Markup {
         @if missed.is_empty() {
             p.hint { "None." }
         } @else {
-            table.missed {
+            table.queue.missed {
                 thead { tr { th { "Conversation" } th { "Written" } th { "Message" } th { "Answered in Chatwoot" } } }
                 tbody {
                     @for m in &missed {
