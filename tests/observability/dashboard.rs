@@ -101,9 +101,43 @@ fn the_dashboard_is_templated_and_every_panel_has_a_query() {
     );
 }
 
+/// Every `label_values(metric, label)` query of the dashboard's variables, as (metric, label).
+fn variable_queries(dashboard: &Value) -> Vec<(String, String)> {
+    dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["definition"].as_str())
+        .filter_map(|q| {
+            let inner = q.strip_prefix("label_values(")?.strip_suffix(')')?;
+            let (metric, label) = inner.split_once(',')?;
+            Some((metric.trim().to_owned(), label.trim().to_owned()))
+        })
+        .collect()
+}
+
 /// Runs every panel query (variables at "All") against `prometheus`: each must parse and
-/// return at least one series.
+/// return at least one series; each variable's `label_values` must offer at least one value.
 pub(crate) async fn every_panel_returns_data(http: &reqwest::Client, prometheus: &Prometheus) {
+    let variables = variable_queries(&dashboard());
+    assert_eq!(
+        variables.len(),
+        2,
+        "the role and queue variables: {variables:?}"
+    );
+    for (metric, label) in &variables {
+        let values = prometheus
+            .api(
+                http,
+                &format!("label/{label}/values"),
+                &[("match[]", metric)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("label_values({metric}, {label}): {e}"));
+        let count = values.as_array().map_or(0, Vec::len);
+        assert!(count > 0, "label_values({metric}, {label}) offers nothing");
+        println!("variable label_values({metric}, {label}): {count} values");
+    }
     let queries = panel_queries(&dashboard());
     let until = std::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
