@@ -63,7 +63,9 @@ impl Application {
             .map_err(StartupError::EvictionPolicy)?;
         // The recorder first: the spool publishes its gauges when it opens.
         let metrics = copydesk::metrics::install();
-        copydesk::metrics::zero_webhook_counters();
+        copydesk::metrics::zero_webhook_counters(
+            copydesk::event::EventKind::ALL.map(copydesk::event::EventKind::as_str),
+        );
         let spool = config.spool.as_ref().map(Spool::build).transpose()?;
         let state = AppState {
             queue,

@@ -322,33 +322,16 @@ pub fn worker_roles_up<'r>(roles: impl IntoIterator<Item = &'r str>) {
     }
 }
 
-/// The outcomes of `copydesk_jobs_total` (settled attempts, and a lease lost mid-run).
-pub const JOB_OUTCOMES: [&str; 4] = ["done", "retried", "dead", "lease_lost"];
-
-/// Publishes the counters alerts watch for `queue` at 0 (`copydesk_jobs_total` per outcome,
-/// the dead-letter trims): `increase()` sees nothing in a series whose first sample is
-/// already 1, so without this the first dead letter of a fresh process would never alert.
-pub fn zero_queue_counters(queue: &'static str) {
-    for outcome in JOB_OUTCOMES {
-        metrics::counter!(JOBS_TOTAL, "queue" => queue, "outcome" => outcome).increment(0);
-    }
-    for reason in ["age", "count", "bytes"] {
-        metrics::counter!(DEAD_LETTERS_TRIMMED_TOTAL, "queue" => queue, "reason" => reason)
-            .increment(0);
-    }
-    metrics::counter!(DEAD_LETTERS_TRIM_REFUSED_TOTAL, "queue" => queue).increment(0);
-}
-
-/// Publishes `copydesk_webhooks_total` at 0 for the outcomes alerts watch: `unauthorized`
-/// (counted before the event is known, so under `event="unknown"`), and `queued`,
-/// `unavailable` and `error` of every known event.
-pub fn zero_webhook_counters() {
+/// Publishes `copydesk_webhooks_total` at 0 for the outcomes alerts watch (the ingress calls
+/// it with every known event name): `unauthorized` (counted before the event is known, so
+/// under `event="unknown"`), and `queued`, `unavailable` and `error` of each event.
+/// `increase()` sees nothing in a series whose first sample is already 1.
+pub fn zero_webhook_counters(events: impl IntoIterator<Item = &'static str>) {
     metrics::counter!(WEBHOOKS_TOTAL, "event" => "unknown", "outcome" => "unauthorized")
         .increment(0);
-    for event in crate::event::EventKind::ALL {
+    for event in events {
         for outcome in ["queued", "unavailable", "error"] {
-            metrics::counter!(WEBHOOKS_TOTAL, "event" => event.as_str(), "outcome" => outcome)
-                .increment(0);
+            metrics::counter!(WEBHOOKS_TOTAL, "event" => event, "outcome" => outcome).increment(0);
         }
     }
 }

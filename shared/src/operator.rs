@@ -11,7 +11,7 @@
 //! re-queues the job, and never queues one twice.
 
 use serde_json::json;
-use tracing::Instrument as _;
+use tracing::{Instrument as _, Span};
 
 use crate::approvals::{
     ApprovalError, ApprovalItem, ApprovalStatus, ApprovalStore, DecideOutcome, Decision,
@@ -148,14 +148,21 @@ impl Operator {
         }
         match self.approvals.decide(id, decision.clone()).await? {
             DecideOutcome::Applied(item) => {
-                let decided_at_ms = item
-                    .decision
-                    .as_ref()
-                    .map_or_else(now_ms, |record| record.decided_at_ms);
-                tracing::info!(approval_id = %id, decision = decision.label(),
-                    operator = decision.operator(), "approval decided");
-                self.record(&item, &decision, decided_at_ms).await;
-                self.queue_follow_up(&item, &decision).await?;
+                // The decision, its records and its follow-up job continue the trace of the
+                // message the draft answers, so the reply is part of that trace.
+                let span = message_trace_span("decision", &item, &decision);
+                async {
+                    let decided_at_ms = item
+                        .decision
+                        .as_ref()
+                        .map_or_else(now_ms, |record| record.decided_at_ms);
+                    tracing::info!(approval_id = %id, decision = decision.label(),
+                        operator = decision.operator(), "approval decided");
+                    self.record(&item, &decision, decided_at_ms).await;
+                    self.enqueue_follow_up(&item, &decision).await
+                }
+                .instrument(span)
+                .await?;
                 Ok(DecisionOutcome::Applied(item))
             }
             DecideOutcome::Conflict(status) => {
@@ -191,31 +198,25 @@ impl Operator {
         }
     }
 
-    /// Queues what the decision asks for: a public reply, an escalation, or nothing, inside a
-    /// `decision` span that continues the trace of the message the draft answers (so the
-    /// reply is part of that trace, not a new one).
-    async fn queue_follow_up(
+    /// Queues what the decision asks for again (a repeated decision, the lost follow-up
+    /// sweep), inside a `follow_up_requeued` span of the message's trace when there is a job
+    /// to queue.
+    async fn requeue_follow_up(
         &self,
         item: &ApprovalItem,
         decision: &Decision,
     ) -> Result<Option<EnqueueOutcome>, OperatorError> {
-        let span = tracing::info_span!(
-            "decision",
-            otel.name = "decision",
-            approval_id = %item.doc.id,
-            decision = decision.label(),
-        );
-        let doc = &item.doc;
-        if let Some(trace) =
-            TraceContext::from_fields(doc.traceparent.as_deref(), doc.tracestate.as_deref())
-        {
-            trace.adopt(&span);
+        let queues_a_job =
+            matches!(decision, Decision::Escalate { .. }) || item.reply_text().is_some();
+        if !queues_a_job {
+            return Ok(None);
         }
         self.enqueue_follow_up(item, decision)
-            .instrument(span)
+            .instrument(message_trace_span("follow_up_requeued", item, decision))
             .await
     }
 
+    /// Queues what the decision asks for: a public reply, an escalation, or nothing.
     async fn enqueue_follow_up(
         &self,
         item: &ApprovalItem,
@@ -298,7 +299,7 @@ impl Operator {
         if same && waiting {
             if let Some(record) = item.decision.as_ref() {
                 if let Some(EnqueueOutcome::Queued) =
-                    self.queue_follow_up(&item, &record.decision).await?
+                    self.requeue_follow_up(&item, &record.decision).await?
                 {
                     tracing::info!(approval_id = %id, "re-queued the follow-up job of a repeated decision");
                 }
@@ -306,6 +307,24 @@ impl Operator {
         }
         Ok(())
     }
+}
+
+/// An info span named `name` whose parent is the trace context stored with `item`'s draft
+/// (when there is one and spans are exported).
+fn message_trace_span(name: &'static str, item: &ApprovalItem, decision: &Decision) -> Span {
+    let span = tracing::info_span!(
+        "decision",
+        otel.name = name,
+        approval_id = %item.doc.id,
+        decision = decision.label(),
+    );
+    let doc = &item.doc;
+    if let Some(trace) =
+        TraceContext::from_fields(doc.traceparent.as_deref(), doc.tracestate.as_deref())
+    {
+        trace.adopt(&span);
+    }
+    span
 }
 
 impl Operator {
@@ -339,7 +358,7 @@ impl Operator {
             match item.decision.as_ref() {
                 Some(record) if owed => {
                     if let Some(EnqueueOutcome::Queued) =
-                        self.queue_follow_up(&item, &record.decision).await?
+                        self.requeue_follow_up(&item, &record.decision).await?
                     {
                         queued += 1;
                         tracing::warn!(approval_id = %id, "re-queued a lost follow-up job");

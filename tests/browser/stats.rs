@@ -191,14 +191,16 @@ async fn the_queue_shows_teams_the_draft_its_evidence_and_stats_count_a_known_mi
             && last.contains("customer_message 3"),
         "{last}"
     );
-    let row = browser.text_of("table.missed tbody tr").await;
-    assert!(
-        row.contains("1:377") && row.contains("8 h ago") && row.contains("no"),
-        "{row}"
-    );
+    // In the queue table's style, one row: conversation, age, text, answered.
+    let row = browser.text_of("table.queue.missed tbody tr").await;
+    assert!(row.contains("1:377") && row.contains("8 h ago"), "{row}");
+    let answered = browser
+        .text_of("table.queue.missed tbody tr td:last-child")
+        .await;
+    assert_eq!(answered.trim(), "no");
     assert!(row.contains("<b>still waiting</b>"), "shown as text: {row}");
     let link = browser
-        .wait_for("table.missed tbody tr a")
+        .wait_for("table.queue.missed tbody tr a")
         .await
         .attr("href")
         .await

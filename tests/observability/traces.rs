@@ -353,6 +353,38 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
         "the recovered message: one trace of {} spans",
         recovered.len()
     );
+    // Only events that were enqueued make a `recovered` span: as many as the passes recovered
+    // (the delivered message, re-read by every pass, makes none).
+    let until = Instant::now() + WAIT;
+    loop {
+        let metrics = http
+            .get(reconciler.metrics_url())
+            .send()
+            .await
+            .expect("reconciler metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        let reported: f64 = metrics
+            .lines()
+            .filter(|l| l.starts_with("copydesk_reconcile_recovered_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        let spans = receiver
+            .spans()
+            .iter()
+            .filter(|s| s.name == "recovered")
+            .count() as f64;
+        if spans == reported && spans > 0.0 {
+            println!("{spans} recovered spans for {reported} recovered events");
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "{spans} recovered spans for {reported} recovered events"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(reconciler);
     drop(notes);
 }

@@ -17,6 +17,25 @@ use super::consumer::ConsumerState;
 use super::{Keys, QueueClient, QueueError};
 use crate::metrics::{DEAD_LETTERS_TRIMMED_TOTAL, DEAD_LETTERS_TRIM_REFUSED_TOTAL};
 
+/// Why a letter was trimmed from the bounded store (the `reason` label).
+const TRIM_REASONS: [&str; 3] = ["age", "count", "bytes"];
+
+/// Publishes the trim counters at 0 (every worker process calls it: any of them may bury a
+/// job, and the bounded store trims letters of every queue): trimmed for every queue and
+/// reason, refused for the queues owed to customers. `increase()` sees nothing in a series
+/// whose first sample is already 1.
+pub fn zero_dead_letter_counters() {
+    for queue in crate::jobs::ALL_QUEUES {
+        for reason in TRIM_REASONS {
+            metrics::counter!(DEAD_LETTERS_TRIMMED_TOTAL, "queue" => queue, "reason" => reason)
+                .increment(0);
+        }
+    }
+    for queue in crate::jobs::OWED_TO_CUSTOMERS {
+        metrics::counter!(DEAD_LETTERS_TRIM_REFUSED_TOTAL, "queue" => *queue).increment(0);
+    }
+}
+
 /// Largest batch `list` reads and `retry_all` redrives per round trip.
 const PAGE: usize = 500;
 
@@ -267,7 +286,7 @@ pub(crate) async fn bury(
             .arg(crate::jobs::OWED_TO_CUSTOMERS.join(","))
             .invoke_async(&mut conn)
             .await?;
-    for (queues, reason) in [(aged, "age"), (counted, "count"), (sized, "bytes")] {
+    for (queues, reason) in [aged, counted, sized].into_iter().zip(TRIM_REASONS) {
         for queue in queues {
             tracing::warn!(queue = %queue, reason, "dead letter trimmed from the bounded store");
             metrics::counter!(DEAD_LETTERS_TRIMMED_TOTAL, "queue" => queue, "reason" => reason)

@@ -36,7 +36,7 @@ mod settle;
 
 pub use backend::StreamsBackend;
 pub use client::{Burst, NewJob, QueueClient};
-pub use dead_letters::{DeadLetter, DeadLetterFilter, DeadLetters};
+pub use dead_letters::{zero_dead_letter_counters, DeadLetter, DeadLetterFilter, DeadLetters};
 pub use depth::QueueDepth;
 pub use error::QueueError;
 pub use job_error::{JobAttempt, JobError};
@@ -45,6 +45,7 @@ pub use lease::{current_visibility_timeout, ensure_held, LeaseLost};
 pub use policy::{check_eviction_policy, enforce_eviction_policy};
 pub use runner::{run_until_empty, run_worker, DrainOutcome};
 pub use settings::QueueSettings;
+pub use settle::{zero_job_counters, JOB_OUTCOMES};
 
 /// What an enqueue did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

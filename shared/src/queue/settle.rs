@@ -13,6 +13,18 @@ use super::dead_letters::{bury, DeadLetter};
 use super::entry::{now_ms, DelayedMember, EntryMeta};
 use crate::metrics::JOBS_TOTAL;
 
+/// The outcomes of `copydesk_jobs_total`: settled attempts, and a lease lost mid-run.
+pub const JOB_OUTCOMES: [&str; 4] = ["done", "retried", "dead", "lease_lost"];
+
+/// Publishes `copydesk_jobs_total` of `queue` at 0 for every outcome (a worker of `queue`
+/// calls it): `increase()` sees nothing in a series whose first sample is already 1, so
+/// without this the first dead letter of a fresh process would never alert.
+pub fn zero_job_counters(queue: &'static str) {
+    for outcome in JOB_OUTCOMES {
+        metrics::counter!(JOBS_TOTAL, "queue" => queue, "outcome" => outcome).increment(0);
+    }
+}
+
 /// Retries of one settle write after the first try, before the entry is left pending (it is
 /// then reclaimed).
 const WRITE_RETRIES: usize = 3;

@@ -68,6 +68,12 @@ pub struct Finding {
     pub detail: String,
 }
 
+/// An event routed like its webhook: its cause key and the jobs kept.
+struct Routed {
+    cause: Vec<String>,
+    jobs: Vec<NewJob>,
+}
+
 /// Everything one account scan needs.
 pub(crate) struct AccountScan<'a> {
     pub(crate) client: &'a ChatwootClient,
@@ -306,8 +312,9 @@ impl<'a> AccountScan<'a> {
     /// Routes `event` like a webhook, keeps the jobs `keep` allows and enqueues them under the
     /// webhook's cause key. Returns (already seen, a draft job was among those kept).
     ///
-    /// Each event is the root of its own trace (a `recovered` span, in place of the ingress's
-    /// webhook span), so a recovered message is followed like a delivered one.
+    /// An event that is enqueued is the root of its own trace (a `recovered` span, in place of
+    /// the ingress's webhook span), so a recovered message is followed like a delivered one;
+    /// events already seen, and dry runs, make no span.
     async fn feed(
         &self,
         event: &WebhookEvent,
@@ -317,17 +324,38 @@ impl<'a> AccountScan<'a> {
         pass: &mut AccountPass,
     ) -> Result<(bool, bool), ScanError> {
         let delivery = recovered::delivery_id(what);
-        let span = tracing::info_span!(
-            parent: None,
-            "recovered",
-            otel.name = "recovered",
-            kind,
-            delivery_id = %delivery,
-        );
-        let (seen, drafts) = self
-            .feed_in_span(event, &delivery, keep)
-            .instrument(span)
-            .await?;
+        let Some(routed) = self.routed(event, &delivery, &keep)? else {
+            return Ok((true, false));
+        };
+        let drafts = routed
+            .jobs
+            .iter()
+            .any(|j| j.queue == LookupKnowledge::QUEUE);
+        let mut seen = self
+            .store
+            .seen(&routed.cause)
+            .await
+            .map_err(|e| ScanError::Redis(e.to_string()))?;
+        if !seen && !self.dry_run && !routed.jobs.is_empty() {
+            let span = tracing::info_span!(
+                parent: None,
+                "recovered",
+                otel.name = "recovered",
+                kind,
+                delivery_id = %delivery,
+            );
+            // Routed again inside the span, so the jobs carry its trace context.
+            let routed = span
+                .in_scope(|| self.routed(event, &delivery, &keep))?
+                .unwrap_or(routed);
+            let outcome = self
+                .queue
+                .enqueue_batch(&routed.cause, &routed.jobs)
+                .instrument(span)
+                .await
+                .map_err(|e| ScanError::Redis(e.to_string()))?;
+            seen = outcome == EnqueueOutcome::Duplicate;
+        }
         if seen {
             pass.already_seen += 1;
         } else {
@@ -336,38 +364,26 @@ impl<'a> AccountScan<'a> {
         Ok((seen, drafts))
     }
 
-    async fn feed_in_span(
+    /// `event`'s jobs (those `keep` allows) and its cause key, or `None` when a webhook of
+    /// it would be ignored.
+    fn routed(
         &self,
         event: &WebhookEvent,
         delivery: &DeliveryId,
         keep: impl Fn(&NewJob) -> bool,
-    ) -> Result<(bool, bool), ScanError> {
+    ) -> Result<Option<Routed>, ScanError> {
         let (dedupe_keys, mut jobs) = match route(event, delivery, self.now_ms) {
             Ok(Route::Enqueue { dedupe_keys, jobs }) => (dedupe_keys, jobs),
-            Ok(Route::Ignore(_)) => return Ok((true, false)),
+            Ok(Route::Ignore(_)) => return Ok(None),
             Err(error) => return Err(ScanError::Redis(error.to_string())),
         };
         jobs.retain(|j| keep(j));
-        let drafts = jobs.iter().any(|j| j.queue == LookupKnowledge::QUEUE);
         // The delivery key is ours and always new: the cause key alone tells a lost event.
-        let cause: Vec<String> = dedupe_keys
+        let cause = dedupe_keys
             .into_iter()
             .filter(|k| !k.starts_with("delivery:"))
             .collect();
-        let seen = if self.dry_run || jobs.is_empty() {
-            self.store
-                .seen(&cause)
-                .await
-                .map_err(|e| ScanError::Redis(e.to_string()))?
-        } else {
-            let outcome = self
-                .queue
-                .enqueue_batch(&cause, &jobs)
-                .await
-                .map_err(|e| ScanError::Redis(e.to_string()))?;
-            outcome == EnqueueOutcome::Duplicate
-        };
-        Ok((seen, drafts))
+        Ok(Some(Routed { cause, jobs }))
     }
 
     /// Whether an old, undrafted customer message is newly missed (no webhook, no draft).

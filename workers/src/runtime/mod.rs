@@ -128,6 +128,7 @@ impl Fleet {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let metrics = copydesk::metrics::install();
         copydesk::metrics::worker_roles_up(self.roles.iter().map(|r| r.name()));
+        copydesk::queue::zero_dead_letter_counters();
         let mut tasks = Tasks::new();
         if let Some(addr) = self.metrics_listen {
             let (listener, local) = health::bind(addr)

@@ -77,7 +77,7 @@ impl<H: JobHandler> Part for Worker<H> {
         shutdown: &CancellationToken,
     ) {
         let handler = self.0;
-        copydesk::metrics::zero_queue_counters(H::Job::QUEUE);
+        copydesk::queue::zero_job_counters(H::Job::QUEUE);
         if let Some(background) = handler.background(shutdown.clone()) {
             tasks.spawn(async move {
                 background.await;
