@@ -7,6 +7,7 @@ use copydesk::approvals::ApprovalStatus;
 use copydesk::config::RedisConfig;
 use copydesk::queue::QueueClient;
 use copydesk_testkit::pipeline::PipelineOptions;
+use copydesk_testkit::process::refused_start;
 use copydesk_testkit::redis_server::RedisServer;
 use copydesk_testkit::testbed::init_test_tracing;
 use copydesk_testkit::wait::wait_until_async;
@@ -81,26 +82,18 @@ async fn a_plain_redis_url_on_the_tls_port_fails_at_once_with_a_hint() {
     );
 
     // A worker process exits with an error that says what to change.
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_copydesk-fleet"))
-        .args(["run", "--role", "notes"])
-        .env("REDIS_URL", redis.plain_url())
-        .env("COPYDESK_KEY_PREFIX", "t-tls-plain")
-        .env("CHATWOOT_BASE_URL", "http://127.0.0.1:9")
-        .env("CHATWOOT_API_TOKEN", "unused")
-        .env("CHATWOOT_ACCOUNT_ID", "1")
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the fleet binary starts");
-    let output = tokio::time::timeout(NO_HANG, child.wait_with_output())
-        .await
-        .expect("the worker exits instead of hanging on a TLS port")
-        .expect("the worker's output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let plain = redis.plain_url();
+    let (status, stderr) = refused_start(
+        env!("CARGO_BIN_EXE_copydesk-fleet"),
+        "notes",
+        &[
+            ("REDIS_URL", &plain),
+            ("COPYDESK_KEY_PREFIX", "t-tls-plain"),
+        ],
+        NO_HANG,
+    )
+    .await;
+    assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("does not answer") && stderr.contains("rediss://"),
         "the error names the fix: {stderr}"

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
+use copydesk_testkit::fake_chatwoot::FakeConversation;
 use copydesk_testkit::ingress_app::{TEST_OPS_TOKEN, TEST_SECRET};
+use copydesk_testkit::pipeline::Pipeline;
 use copydesk_testkit::process::{quiet_command, role_command, TestProcess};
 use copydesk_testkit::redis_server::free_port;
 use serde_json::{json, Value};
@@ -92,6 +95,18 @@ pub(crate) fn start_role_on(
 ) -> Proc {
     let mut command = role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), role, env);
     Proc::spawn(role, metrics_port, &mut command)
+}
+
+/// A customer writes in new conversation `conversation` and Chatwoot's webhook never
+/// arrives: the message exists only in the fake Chatwoot. Its approval id, once drafted.
+pub(crate) fn lose_a_webhook(p: &Pipeline, conversation: i64, text: &str) -> String {
+    p.chatwoot
+        .add_conversation(FakeConversation::new(conversation, DEMO_WEB_INBOX, 12));
+    let lost = p
+        .chatwoot
+        .add_incoming_message(conversation, text)
+        .expect("conversation added");
+    p.approval_id(conversation, lost.id)
 }
 
 /// Waits until `url` answers 200, or panics after `within`.

@@ -248,13 +248,7 @@ async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
             |r| approx(scalar(r), 0.0),
         )
         .await;
-    p.chatwoot
-        .add_conversation(FakeConversation::new(LOST_CONVERSATION, DEMO_WEB_INBOX, 12));
-    let lost = p
-        .chatwoot
-        .add_incoming_message(LOST_CONVERSATION, "Is the AN-10 kit back in stock?")
-        .expect("conversation added");
-    let lost_id = p.approval_id(LOST_CONVERSATION, lost.id);
+    let lost_id = harness::lose_a_webhook(&p, LOST_CONVERSATION, "Is the AN-10 kit back in stock?");
     assert!(
         p.wait_for_note(&lost_id, WAIT).await.is_some(),
         "the reconciler recovers {lost_id} and it gets its note"

@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use copydesk::approvals::ApprovalStatus;
-use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
-use copydesk_testkit::fake_chatwoot::FakeConversation;
 use copydesk_testkit::ingress_app::TEST_SECRET;
 use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
 use copydesk_testkit::webhook::WebhookSender;
@@ -38,7 +36,7 @@ use tokio::net::TcpListener;
 use copydesk_testkit::process::{role_command, TestProcess};
 use copydesk_testkit::redis_server::free_port;
 
-use crate::harness::{start_ingress, start_role, wait_http_ok, Proc};
+use crate::harness::{self, start_ingress, start_role, wait_http_ok, Proc};
 
 const WAIT: Duration = Duration::from_secs(90);
 /// The conversation whose message's webhook is lost (the reconciler recovers it).
@@ -328,13 +326,7 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
     let mut reconciler_env = env.clone();
     reconciler_env.insert("COPYDESK_RECONCILE_INTERVAL_MS".into(), "500".into());
     let reconciler = start_role("reconciler", &reconciler_env);
-    p.chatwoot
-        .add_conversation(FakeConversation::new(LOST_CONVERSATION, DEMO_WEB_INBOX, 12));
-    let lost = p
-        .chatwoot
-        .add_incoming_message(LOST_CONVERSATION, "Do you ship to Canada?")
-        .expect("conversation added");
-    let lost_id = p.approval_id(LOST_CONVERSATION, lost.id);
+    let lost_id = harness::lose_a_webhook(&p, LOST_CONVERSATION, "Do you ship to Canada?");
     assert!(
         p.wait_for_note(&lost_id, WAIT).await.is_some(),
         "note of {lost_id}"

@@ -27,6 +27,38 @@ pub fn role_command(fleet_bin: &str, role: &str, env: &HashMap<String, String>) 
     command
 }
 
+/// Runs `{fleet_bin} run --role {role}` with `env` (on top of a Chatwoot that is never
+/// reached) until it exits, for roles expected to refuse to start: its exit status and
+/// stderr. Panics when it is still running after `deadline`.
+pub async fn refused_start(
+    fleet_bin: &str,
+    role: &str,
+    env: &[(&str, &str)],
+    deadline: Duration,
+) -> (ExitStatus, String) {
+    let child = tokio::process::Command::new(fleet_bin)
+        .args(["run", "--role", role])
+        .env("CHATWOOT_BASE_URL", "http://127.0.0.1:9")
+        .env("CHATWOOT_API_TOKEN", "unused")
+        .env("CHATWOOT_ACCOUNT_ID", "1")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the fleet binary starts");
+    let output = tokio::time::timeout(deadline, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{role} exits within {deadline:?} instead of waiting"))
+        .expect("the role's output");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// `program` with `RUST_LOG=warn`, no stdin, no stdout, stderr per [`test_log_stderr`].
 pub fn quiet_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
