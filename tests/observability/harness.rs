@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
 use copydesk_testkit::fake_chatwoot::FakeConversation;
 use copydesk_testkit::ingress_app::{TEST_OPS_TOKEN, TEST_SECRET};
-use copydesk_testkit::pipeline::Pipeline;
+use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
 use copydesk_testkit::process::{quiet_command, role_command, TestProcess};
 use copydesk_testkit::redis_server::free_port;
 use serde_json::{json, Value};
@@ -95,6 +95,19 @@ pub(crate) fn start_role_on(
 ) -> Proc {
     let mut command = role_command(env!("CARGO_BIN_EXE_copydesk-fleet"), role, env);
     Proc::spawn(role, metrics_port, &mut command)
+}
+
+/// Redis and the fake Chatwoot from the pipeline kit, no worker in this process (the test
+/// starts the fleet as processes), and a fresh spool directory for the ingress.
+pub(crate) async fn world() -> (Pipeline, PathBuf) {
+    let p = Pipeline::start(PipelineOptions {
+        roles: vec![],
+        ..PipelineOptions::default()
+    })
+    .await
+    .expect("pipeline");
+    let spool = std::env::temp_dir().join(format!("copydesk-spool-{}", ulid::Ulid::new()));
+    (p, spool)
 }
 
 /// A customer writes in new conversation `conversation` and Chatwoot's webhook never

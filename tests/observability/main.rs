@@ -23,7 +23,6 @@ use copydesk::queue::{DeadLetterFilter, DeadLetters};
 use copydesk_testkit::fake_chatwoot::seed::DEMO_WEB_INBOX;
 use copydesk_testkit::fake_chatwoot::{Endpoint, FakeConversation, Fault};
 use copydesk_testkit::ingress_app::{TEST_OPS_TOKEN, TEST_SECRET};
-use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
 use copydesk_testkit::redis_server::free_port;
 use copydesk_testkit::webhook::{agent_reply, fixture, unix_now, WebhookSender};
 use serde_json::{json, Value};
@@ -97,18 +96,11 @@ async fn promtool_check_metrics(http: &reqwest::Client, proc: &Proc) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prometheus_scrapes_the_fleet_and_its_alerts_and_dashboard_work() {
     let http = reqwest::Client::new();
-    // Redis and the fake Chatwoot from the pipeline kit; no worker runs in this process.
-    let p = Pipeline::start(PipelineOptions {
-        roles: vec![],
-        ..PipelineOptions::default()
-    })
-    .await
-    .expect("pipeline");
+    let (p, spool) = harness::world().await;
     let mut env = p.env.clone();
     env.insert("COPYDESK_MAX_ATTEMPTS_POST_NOTE".into(), "2".into());
     env.insert("COPYDESK_SWEEP_INTERVAL_MS".into(), "500".into());
     env.insert("COPYDESK_VISIBILITY_TIMEOUT_MS".into(), "5000".into());
-    let spool = std::env::temp_dir().join(format!("copydesk-spool-{}", ulid::Ulid::new()));
     let ingress = start_ingress(&env, &spool);
     let mut workers: HashMap<&str, Proc> =
         ROLES.iter().map(|r| (*r, start_role(r, &env))).collect();

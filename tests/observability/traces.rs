@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use copydesk::approvals::ApprovalStatus;
 use copydesk_testkit::ingress_app::TEST_SECRET;
-use copydesk_testkit::pipeline::{Pipeline, PipelineOptions};
 use copydesk_testkit::webhook::WebhookSender;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -195,16 +194,10 @@ async fn one_customer_message_is_one_trace_across_the_fleet() {
     let started = Instant::now();
     let http = reqwest::Client::new();
     let receiver = OtlpReceiver::start().await;
-    let p = Pipeline::start(PipelineOptions {
-        roles: vec![],
-        ..PipelineOptions::default()
-    })
-    .await
-    .expect("pipeline");
+    let (p, spool) = harness::world().await;
     let mut env = p.env.clone();
     env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint());
     env.insert("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into());
-    let spool = std::env::temp_dir().join(format!("copydesk-spool-{}", ulid::Ulid::new()));
     let ingress = start_ingress(&env, &spool);
     let workers: Vec<Proc> = ROLES.iter().map(|r| start_role(r, &env)).collect();
     // The notes process logs JSON lines at info into a file, to find the trace id in them.

@@ -74,6 +74,28 @@ struct Routed {
     jobs: Vec<NewJob>,
 }
 
+impl Finding {
+    fn new(
+        kind: &'static str,
+        account_id: i64,
+        conversation_id: i64,
+        message_id: Option<i64>,
+        seen: bool,
+        drafted: bool,
+        detail: String,
+    ) -> Self {
+        Self {
+            kind,
+            account_id,
+            conversation_id,
+            message_id,
+            seen,
+            drafted,
+            detail,
+        }
+    }
+}
+
 /// Everything one account scan needs.
 pub(crate) struct AccountScan<'a> {
     pub(crate) client: &'a ChatwootClient,
@@ -154,14 +176,16 @@ impl<'a> AccountScan<'a> {
         let (contact, messages) = self.messages_since(conversation.id).await?;
         let cutoff_ms = self.now_ms - self.config.window.as_millis() as i64;
         let resolved = conversation.status == ConversationStatus::Resolved;
-        let found = |kind, message_id, seen, drafted, detail: String| Finding {
-            kind,
-            account_id: account,
-            conversation_id: conversation.id,
-            message_id,
-            seen,
-            drafted,
-            detail,
+        let found = |kind, message_id, seen, drafted, detail: String| {
+            Finding::new(
+                kind,
+                account,
+                conversation.id,
+                message_id,
+                seen,
+                drafted,
+                detail,
+            )
         };
         if conversation.created_at.unwrap_or(0) * 1000 >= self.since_ms.max(cutoff_ms) {
             let customer: Vec<Message> = messages
@@ -275,19 +299,20 @@ impl<'a> AccountScan<'a> {
             let event = recovered::status_changed(account, conversation);
             let what = format!("{account}-{}-s{stamp}", conversation.id);
             let (seen, _) = self.feed(&event, &what, |_| true, "status", pass).await?;
-            findings.push(Finding {
-                kind: "status",
-                account_id: account,
-                conversation_id: conversation.id,
-                message_id: None,
+            let detail = format!(
+                "{} → {}",
+                status_name(state.status),
+                conversation.status.as_str()
+            );
+            findings.push(Finding::new(
+                "status",
+                account,
+                conversation.id,
+                None,
                 seen,
-                drafted: false,
-                detail: format!(
-                    "{} → {}",
-                    status_name(state.status),
-                    conversation.status.as_str()
-                ),
-            });
+                false,
+                detail,
+            ));
         }
         let assignee = conversation.meta.assignee.as_ref().map(|a| a.id);
         if state.assignee_id != assignee {
@@ -296,15 +321,16 @@ impl<'a> AccountScan<'a> {
             let (seen, _) = self
                 .feed(&event, &what, |_| true, "assignment", pass)
                 .await?;
-            findings.push(Finding {
-                kind: "assignment",
-                account_id: account,
-                conversation_id: conversation.id,
-                message_id: None,
+            let detail = format!("assignee {:?} → {:?}", state.assignee_id, assignee);
+            findings.push(Finding::new(
+                "assignment",
+                account,
+                conversation.id,
+                None,
                 seen,
-                drafted: false,
-                detail: format!("assignee {:?} → {:?}", state.assignee_id, assignee),
-            });
+                false,
+                detail,
+            ));
         }
         Ok(())
     }
